@@ -1,0 +1,24 @@
+from rest_framework import serializers
+
+from apps.audit.models import AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    namespace = serializers.CharField(source="namespace.path", read_only=True, allow_null=True, default=None)
+    actor = serializers.CharField(source="actor_username", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id", "occurred_at", "actor", "action", "namespace", "target",
+            "before", "after", "request_id", "source_ip",
+        ]
+        read_only_fields = fields
+
+
+class AuditFilterSerializer(serializers.Serializer):
+    namespace = serializers.CharField(required=False, max_length=191)
+    actor = serializers.CharField(required=False, max_length=150)
+    action = serializers.ChoiceField(choices=AuditEvent.Action.choices, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)

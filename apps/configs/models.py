@@ -1,0 +1,85 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from apps.tenants.models import Namespace
+
+CONFIG_NAME_MAX_LENGTH = 100
+config_name_validator = RegexValidator(
+    r"^[A-Za-z0-9._-]+$", "Use letters, digits, '.', '_' or '-'."
+)
+
+
+class Configuration(models.Model):
+    """One version of one named value. Versions are never updated but for
+    `is_active`, never deleted; a delete is a tombstone version."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="configurations")
+    name = models.CharField(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator])
+    value = models.JSONField(null=True)
+    version = models.PositiveIntegerField()
+    is_active = models.BooleanField(default=True)
+    is_tombstone = models.BooleanField(default=False)
+    # The namespace revision this version was written at.
+    revision = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "name"],
+                condition=models.Q(is_active=True),
+                name="configuration_one_active_per_name",
+            ),
+            models.UniqueConstraint(
+                fields=["namespace", "name", "version"], name="configuration_unique_version"
+            ),
+            models.CheckConstraint(
+                condition=~(models.Q(is_active=True) & models.Q(is_tombstone=True)),
+                name="configuration_tombstone_never_active",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["namespace", "name"],
+                condition=models.Q(is_active=True),
+                name="configuration_active_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace.path}:{self.name}@{self.version}"
+
+
+class OutboxEvent(models.Model):
+    """A change waiting to be published to Kafka, written in the change's
+    transaction (apps/configs/outbox.py is the only writer)."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="+")
+    revision = models.BigIntegerField()
+    topic = models.CharField(max_length=249)
+    key = models.CharField(max_length=191)
+    payload = models.JSONField()
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "revision"], name="outbox_one_event_per_revision")
+        ]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=models.Q(published_at__isnull=True), name="outbox_unpublished_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.revision}"

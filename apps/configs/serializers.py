@@ -1,0 +1,92 @@
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+from apps.configs.models import CONFIG_NAME_MAX_LENGTH, Configuration, config_name_validator
+
+
+class ConfigNameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator], **kwargs)
+
+
+class ConfigNameSerializer(serializers.Serializer):
+    """Checks a name that arrives in the URL, so that a bad one is a 400 naming the field."""
+
+    name = ConfigNameField()
+
+
+class SpecConfigSerializer(serializers.ModelSerializer):
+    """The seed spec's shape of one config."""
+
+    class Meta:
+        model = Configuration
+        fields = ["id", "name", "value", "is_active", "created_at"]
+        read_only_fields = fields
+
+
+class SpecConfigUpdateSerializer(serializers.Serializer):
+    name = ConfigNameField()
+    value = serializers.JSONField()
+
+
+class ConfigWriteSerializer(serializers.Serializer):
+    value = serializers.JSONField()
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    expected_version = serializers.IntegerField(
+        min_value=0, required=False, help_text="Write only if the config is still at this version (like If-Match)."
+    )
+
+
+class ConfigDeleteSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    expected_version = serializers.IntegerField(min_value=0, required=False)
+
+
+class ConfigRollbackSerializer(serializers.Serializer):
+    to_version = serializers.IntegerField(min_value=1)
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    expected_version = serializers.IntegerField(min_value=0, required=False)
+
+
+class ConfigVersionSerializer(serializers.ModelSerializer):
+    namespace = serializers.CharField(source="namespace.path", read_only=True)
+    deleted = serializers.BooleanField(source="is_tombstone", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Configuration
+        fields = [
+            "namespace", "name", "value", "version", "revision", "is_active", "deleted",
+            "created_at", "created_by", "comment",
+        ]
+        read_only_fields = fields
+
+
+class SnapshotConfigSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.JSONField()
+    version = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class NamespaceSnapshotSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    revision = serializers.IntegerField()
+    topic = serializers.CharField(help_text="The Kafka topic that carries this namespace's updates.")
+    partitions = serializers.IntegerField(help_text="The topic's partition count (murmur2 of the key picks one).")
+    configs = SnapshotConfigSerializer(many=True)
+
+
+class ConfigDiffQuerySerializer(serializers.Serializer):
+    # `from` is a Python keyword, so the fields are declared here rather than as attributes.
+    def get_fields(self):
+        return {"from": serializers.IntegerField(min_value=1), "to": serializers.IntegerField(min_value=1)}
+
+ConfigDiffSerializer = inline_serializer(
+    name="ConfigDiff",
+    fields={
+        "from": serializers.IntegerField(),
+        "to": serializers.IntegerField(),
+        "patch": serializers.ListField(child=serializers.DictField(), help_text="RFC 6902 JSON Patch."),
+    },
+)

@@ -1,0 +1,214 @@
+"""Writes to configurations. Each public function is one transaction holding the
+namespace row lock: the new version, the namespace revision, the outbox event
+and the audit event commit together or not at all."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.audit.services import ChangeContext, audit_record
+from apps.configs.models import Configuration
+from apps.configs.outbox import outbox_enqueue
+from apps.errors import InvalidInput, NotFound, PreconditionFailed
+from apps.tenants.models import Namespace
+
+
+def config_value_check(value: Any) -> None:
+    """Refuse values the platform will not store or carry: null, too large, too deep."""
+    if value is None:
+        raise InvalidInput("A value is required.", fields={"value": ["This field may not be null."]})
+    size = len(json.dumps(value, separators=(",", ":")))
+    if size > settings.CONFIG_VALUE_MAX_BYTES:
+        raise InvalidInput(
+            "The value is too large.",
+            fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_BYTES} bytes of JSON, got {size}."]},
+        )
+    # Iterative, so that checking a deep value cannot itself recurse too deep.
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > settings.CONFIG_VALUE_MAX_DEPTH:
+            raise InvalidInput(
+                "The value is nested too deeply.",
+                fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_DEPTH} levels of nesting."]},
+            )
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _lock_and_bump_revision(namespace: Namespace) -> int:
+    # The UPDATE takes the namespace row lock that serialises every writer of
+    # the namespace until commit, so revision order is commit order.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tenants_namespace SET revision = revision + 1 WHERE id = %s RETURNING revision",
+            [namespace.pk],
+        )
+        (revision,) = cursor.fetchone()
+    namespace.revision = revision
+    return revision
+
+
+def _check_expected_version(latest: Configuration | None, expected_version: int | None) -> None:
+    current = latest.version if latest else 0
+    if expected_version is not None and expected_version != current:
+        raise PreconditionFailed(
+            f"The config is at version {current}, not {expected_version}.", current_version=current
+        )
+
+
+def _check_room_for_new_name(namespace: Namespace) -> None:
+    count = Configuration.objects.filter(namespace=namespace, is_active=True).count()
+    if count >= settings.CONFIGS_PER_NAMESPACE_MAX:
+        raise InvalidInput(
+            f"The namespace already holds {count} configs, the most allowed.",
+            fields={"name": [f"At most {settings.CONFIGS_PER_NAMESPACE_MAX} configs per namespace."]},
+        )
+
+
+def _write_version(
+    *,
+    namespace: Namespace,
+    name: str,
+    value: Any,
+    tombstone: bool,
+    latest: Configuration | None,
+    context: ChangeContext,
+    comment: str,
+) -> Configuration:
+    revision = namespace.revision
+    if latest is not None and latest.is_active:
+        Configuration.objects.filter(pk=latest.pk).update(is_active=False, updated_at=timezone.now())
+    created = Configuration.objects.create(
+        namespace=namespace,
+        name=name,
+        value=None if tombstone else value,
+        version=(latest.version if latest else 0) + 1,
+        is_active=not tombstone,
+        is_tombstone=tombstone,
+        revision=revision,
+        created_by=context.actor_user,
+        comment=comment,
+    )
+    outbox_enqueue(
+        namespace=namespace,
+        payload={
+            "namespace": namespace.path,
+            "name": name,
+            "value": created.value,
+            "version": created.version,
+            "revision": revision,
+            "op": "delete" if tombstone else "upsert",
+            "event_id": str(uuid.uuid4()),
+            "changed_at": created.created_at.isoformat().replace("+00:00", "Z"),
+            "actor": context.actor_username,
+            "request_id": context.request_id,
+        },
+        request_id=context.request_id,
+    )
+    return created
+
+
+def _latest_version(namespace: Namespace, name: str) -> Configuration | None:
+    return Configuration.objects.filter(namespace=namespace, name=name).order_by("-version").first()
+
+
+def _live_value(latest: Configuration | None) -> Any:
+    return latest.value if latest is not None and latest.is_active else None
+
+
+@transaction.atomic
+def config_set(
+    *,
+    namespace: Namespace,
+    name: str,
+    value: Any,
+    context: ChangeContext,
+    comment: str = "",
+    expected_version: int | None = None,
+) -> Configuration:
+    config_value_check(value)
+    _lock_and_bump_revision(namespace)
+    latest = _latest_version(namespace, name)
+    _check_expected_version(latest, expected_version)
+    if latest is None or not latest.is_active:
+        _check_room_for_new_name(namespace)
+    created = _write_version(
+        namespace=namespace, name=name, value=value, tombstone=False,
+        latest=latest, context=context, comment=comment,
+    )
+    audit_record(
+        context=context, action=AuditEvent.Action.CONFIG_SET, namespace=namespace,
+        target=name, before=_live_value(latest), after=value,
+    )
+    return created
+
+
+@transaction.atomic
+def config_delete(
+    *,
+    namespace: Namespace,
+    name: str,
+    context: ChangeContext,
+    comment: str = "",
+    expected_version: int | None = None,
+) -> Configuration:
+    _lock_and_bump_revision(namespace)
+    latest = _latest_version(namespace, name)
+    if latest is None or not latest.is_active:
+        raise NotFound(f"No config named {name!r} in {namespace.path}.")
+    _check_expected_version(latest, expected_version)
+    tombstone = _write_version(
+        namespace=namespace, name=name, value=None, tombstone=True,
+        latest=latest, context=context, comment=comment,
+    )
+    audit_record(
+        context=context, action=AuditEvent.Action.CONFIG_DELETE, namespace=namespace,
+        target=name, before=latest.value, after=None,
+    )
+    return tombstone
+
+
+@transaction.atomic
+def config_rollback(
+    *,
+    namespace: Namespace,
+    name: str,
+    to_version: int,
+    context: ChangeContext,
+    comment: str = "",
+    expected_version: int | None = None,
+) -> Configuration:
+    _lock_and_bump_revision(namespace)
+    latest = _latest_version(namespace, name)
+    if latest is None:
+        raise NotFound(f"No config named {name!r} in {namespace.path}.")
+    _check_expected_version(latest, expected_version)
+    target = Configuration.objects.filter(namespace=namespace, name=name, version=to_version).first()
+    if target is None:
+        raise NotFound(f"{name!r} has no version {to_version}.")
+    if target.is_tombstone:
+        raise InvalidInput(
+            f"Version {to_version} is a deletion; roll back to a version with a value.",
+            fields={"to_version": ["This version is a deletion."]},
+        )
+    if not latest.is_active:
+        _check_room_for_new_name(namespace)
+    created = _write_version(
+        namespace=namespace, name=name, value=target.value, tombstone=False,
+        latest=latest, context=context,
+        comment=comment or f"Rollback to version {to_version}",
+    )
+    audit_record(
+        context=context, action=AuditEvent.Action.CONFIG_ROLLBACK, namespace=namespace,
+        target=name, before=_live_value(latest),
+        after={"value": target.value, "to_version": to_version, "version": created.version},
+    )
+    return created

@@ -1,0 +1,141 @@
+"""Roles and who holds them: the one place that turns guardian object
+permissions into a caller's role on a namespace or tenant."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+
+from apps.tenants.models import Namespace, Tenant
+
+
+class Role(enum.IntEnum):
+    VIEWER = 1
+    EDITOR = 2
+    ADMIN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> Role:
+        return cls[label.upper()]
+
+
+ROLE_CODENAMES: dict[Role, tuple[str, ...]] = {
+    Role.VIEWER: ("view_configs",),
+    Role.EDITOR: ("view_configs", "edit_configs"),
+    Role.ADMIN: ("view_configs", "edit_configs", "admin_namespace"),
+}
+ALL_ROLE_CODENAMES = ROLE_CODENAMES[Role.ADMIN]
+
+
+def role_from_codenames(codenames: set[str]) -> Role | None:
+    for role in (Role.ADMIN, Role.EDITOR, Role.VIEWER):
+        if set(ROLE_CODENAMES[role]) <= codenames:
+            return role
+    return None
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """The caller behind a service token: reads one namespace, nothing else."""
+
+    token_id: int
+    token_name: str
+    namespace_id: int
+
+    is_authenticated = True
+    is_active = True
+    is_superuser = False
+    is_staff = False
+    pk = None
+
+    @property
+    def username(self) -> str:
+        return f"token:{self.token_name}"
+
+
+def _granted_codenames(user, objects: list[Tenant | Namespace]) -> set[str]:
+    """Role codenames granted to the user, directly or through a group, on any of
+    the objects. One query, whatever the number of objects."""
+    targets = Q()
+    for obj in objects:
+        content_type = ContentType.objects.get_for_model(obj)
+        targets |= Q(userobjectpermission__content_type=content_type,
+                     userobjectpermission__object_pk=str(obj.pk),
+                     userobjectpermission__user=user)
+        targets |= Q(groupobjectpermission__content_type=content_type,
+                     groupobjectpermission__object_pk=str(obj.pk),
+                     groupobjectpermission__group__user=user)
+    return set(
+        Permission.objects.filter(targets, codename__in=ALL_ROLE_CODENAMES)
+        .values_list("codename", flat=True)
+        .distinct()
+    )
+
+
+def namespace_role(principal, namespace: Namespace) -> Role | None:
+    """The caller's role on a namespace: its own grant or its tenant's, whichever is higher."""
+    if isinstance(principal, ServicePrincipal):
+        return Role.VIEWER if principal.namespace_id == namespace.pk else None
+    if not principal.is_authenticated or not principal.is_active:
+        return None
+    if principal.is_superuser:
+        return Role.ADMIN
+    return role_from_codenames(_granted_codenames(principal, [namespace, namespace.tenant]))
+
+
+def tenant_role(principal, tenant: Tenant) -> Role | None:
+    """The caller's tenant-wide role (not counting grants on single namespaces)."""
+    if isinstance(principal, ServicePrincipal) or not principal.is_authenticated:
+        return None
+    if principal.is_superuser:
+        return Role.ADMIN
+    return role_from_codenames(_granted_codenames(principal, [tenant]))
+
+
+def _object_ids_with_view(user, model) -> set[int]:
+    content_type = ContentType.objects.get_for_model(model)
+    direct = Permission.objects.filter(
+        codename="view_configs",
+        userobjectpermission__user=user,
+        userobjectpermission__content_type=content_type,
+    ).values_list("userobjectpermission__object_pk", flat=True)
+    through_group = Permission.objects.filter(
+        codename="view_configs",
+        groupobjectpermission__group__user=user,
+        groupobjectpermission__content_type=content_type,
+    ).values_list("groupobjectpermission__object_pk", flat=True)
+    return {int(pk) for pk in direct.union(through_group)}
+
+
+def visible_namespaces_filter(principal) -> Q | None:
+    """A filter on Namespace for what the caller may see; None means everything."""
+    if isinstance(principal, ServicePrincipal):
+        return Q(pk=principal.namespace_id)
+    if not principal.is_authenticated or not principal.is_active:
+        return Q(pk__in=[])
+    if principal.is_superuser:
+        return None
+    return Q(pk__in=_object_ids_with_view(principal, Namespace)) | Q(
+        tenant_id__in=_object_ids_with_view(principal, Tenant)
+    )
+
+
+def visible_tenants_filter(principal) -> Q | None:
+    """A filter on Tenant: tenants granted whole, or holding a visible namespace."""
+    if isinstance(principal, ServicePrincipal):
+        return Q(namespaces__pk=principal.namespace_id)
+    if not principal.is_authenticated or not principal.is_active:
+        return Q(pk__in=[])
+    if principal.is_superuser:
+        return None
+    return Q(pk__in=_object_ids_with_view(principal, Tenant)) | Q(
+        namespaces__pk__in=_object_ids_with_view(principal, Namespace)
+    )

@@ -1,0 +1,64 @@
+"""Reads of tenants and namespaces, already scoped to what the caller may see."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from apps.errors import NotFound, PermissionDenied
+from apps.tenants.models import Namespace, Tenant
+from apps.tenants.roles import (
+    Role,
+    namespace_role,
+    tenant_role,
+    visible_namespaces_filter,
+    visible_tenants_filter,
+)
+
+
+def namespaces_visible_to(principal) -> QuerySet[Namespace]:
+    namespaces = Namespace.objects.select_related("tenant", "environment", "service")
+    visible = visible_namespaces_filter(principal)
+    return namespaces if visible is None else namespaces.filter(visible)
+
+
+def tenants_visible_to(principal) -> QuerySet[Tenant]:
+    visible = visible_tenants_filter(principal)
+    return Tenant.objects.all() if visible is None else Tenant.objects.filter(visible).distinct()
+
+
+def namespace_for(principal, *, tenant: str, environment: str, service: str, minimum: Role) -> tuple[Namespace, Role]:
+    """The namespace at that path with the caller's role on it. A namespace the
+    caller may not see is not found, whether it exists or not."""
+    namespace = (
+        Namespace.objects.select_related("tenant", "environment")
+        .filter(path=Namespace.path_of(tenant, environment, service))
+        .first()
+    )
+    role = namespace_role(principal, namespace) if namespace is not None else None
+    if role is None:
+        raise NotFound("Namespace not found.")
+    if role < minimum:
+        raise PermissionDenied(f"This needs the {minimum.label} role on {namespace.path}.")
+    return namespace, role
+
+
+def tenant_for(principal, *, slug: str, minimum: Role) -> Tenant:
+    """The tenant with the caller's tenant-wide role at least `minimum`. A tenant
+    the caller has nothing in is not found."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise NotFound("Tenant not found.")
+    role = tenant_role(principal, tenant)
+    if role is None and not namespaces_visible_to(principal).filter(tenant=tenant).exists():
+        raise NotFound("Tenant not found.")
+    if role is None or role < minimum:
+        raise PermissionDenied(f"This needs the tenant-wide {minimum.label} role on {tenant.slug}.")
+    return tenant
+
+
+def user_by_username(username: str):
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise NotFound(f"No active user named {username!r}.")
+    return user

@@ -1,0 +1,176 @@
+"""The one settings module. Production differs only by environment variables."""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).lower() in {"1", "true", "yes", "on"}
+
+
+def database_from_url(url: str) -> dict:
+    parsed = urlparse(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parsed.path.lstrip("/"),
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "127.0.0.1",
+        "PORT": str(parsed.port or 5432),
+        # Persistent connections: a write is a handful of short statements, and
+        # reconnecting per request would cost more than the statements.
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_" + parsed.path.lstrip("/"))},
+    }
+
+
+# The development defaults match what scripts/postgres.sh creates locally.
+SECRET_KEY = env_str("NOREBOOT_SECRET_KEY", "dev-only-secret-key-change-me-in-production")
+DEBUG = env_bool("NOREBOOT_DEBUG", False)
+ALLOWED_HOSTS = env_str("NOREBOOT_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "guardian",
+    "drf_spectacular",
+    "apps.tenants",
+    "apps.configs",
+    "apps.audit",
+]
+
+MIDDLEWARE = [
+    "config_service.request_id.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config_service.urls"
+WSGI_APPLICATION = "config_service.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", "postgres://noreboot:noreboot@127.0.0.1:55432/noreboot")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# Guardian's anonymous user row is of no use here: anonymous callers get 401.
+ANONYMOUS_USER_NAME = None
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".local" / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Request bodies above this answer 413 before they are parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("NOREBOOT_MAX_BODY_BYTES", 1024 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenants.authentication.ServiceTokenAuthentication",
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["config_service.parsers.BoundedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config_service.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "config_service.pagination.CappedPageNumberPagination",
+    "PAGE_SIZE": env_int("NOREBOOT_PAGE_SIZE", 50),
+}
+MAX_PAGE_SIZE = env_int("NOREBOOT_MAX_PAGE_SIZE", 500)
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("NOREBOOT_ACCESS_TOKEN_SECONDS", 300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("NOREBOOT_REFRESH_TOKEN_SECONDS", 86400)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    # A key of its own, so that rotating it logs everyone out without touching
+    # sessions, CSRF or password reset tokens.
+    "SIGNING_KEY": env_str("NOREBOOT_JWT_SIGNING_KEY", "dev-only-jwt-signing-key-change-me-in-production"),
+    "AUDIENCE": env_str("NOREBOOT_JWT_AUDIENCE", "noreboot-api"),
+    "ISSUER": env_str("NOREBOOT_JWT_ISSUER", "noreboot-hq"),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 0,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "No-Reboot HQ API",
+    "DESCRIPTION": "Multi-tenant, namespaced configuration with live updates.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+}
+
+# Kafka: the topic that carries updates and how many partitions it has. The
+# snapshot endpoint tells clients both, so a later topic layout needs no SDK change.
+KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+KAFKA_TOPIC = env_str("KAFKA_TOPIC", "config_updates")
+KAFKA_PARTITIONS = env_int("KAFKA_PARTITIONS", 6)
+
+# Outbox relay: how many events one publish round takes, and how often it
+# looks for events when no NOTIFY woke it (the safety net).
+OUTBOX_BATCH_SIZE = env_int("NOREBOOT_OUTBOX_BATCH_SIZE", 500)
+OUTBOX_POLL_SECONDS = float(env_str("NOREBOOT_OUTBOX_POLL_SECONDS", "5"))
+# /readyz reports not ready when the oldest unpublished event is older than this.
+OUTBOX_READY_LAG_SECONDS = float(env_str("NOREBOOT_OUTBOX_READY_LAG_SECONDS", "60"))
+
+# Limits on what one request may store.
+CONFIG_VALUE_MAX_BYTES = env_int("NOREBOOT_CONFIG_VALUE_MAX_BYTES", 64 * 1024)
+CONFIG_VALUE_MAX_DEPTH = env_int("NOREBOOT_CONFIG_VALUE_MAX_DEPTH", 32)
+CONFIGS_PER_NAMESPACE_MAX = env_int("NOREBOOT_CONFIGS_PER_NAMESPACE_MAX", 20000)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("NOREBOOT_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

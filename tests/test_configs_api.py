@@ -1,0 +1,125 @@
+"""Config core over the API: the seed spec's endpoints, namespaced reads and
+writes, versions, and the namespace revision."""
+
+import pytest
+
+from apps.configs.models import Configuration, OutboxEvent
+from apps.tenants.models import Namespace
+from tests.conftest import body
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def default_editor(make_user, grant, client_for):
+    user = make_user()
+    grant(user, Namespace.objects.get(path="default/default/default"), "editor")
+    return client_for(user)
+
+
+def test_spec_update__new_name__201_with_the_spec_shape(default_editor):
+    response = default_editor.post("/api/configs/update/", {"name": "feature_x", "value": True}, format="json")
+    assert response.status_code == 201
+    created = body(response)
+    assert set(created) == {"id", "name", "value", "is_active", "created_at"}
+    assert created["name"] == "feature_x" and created["value"] is True and created["is_active"] is True
+
+
+def test_spec_list__after_two_updates_of_one_name__lists_the_active_version_only(default_editor):
+    default_editor.post("/api/configs/update/", {"name": "rate", "value": 10}, format="json")
+    default_editor.post("/api/configs/update/", {"name": "rate", "value": {"per_s": 20}}, format="json")
+    response = default_editor.get("/api/configs/")
+    assert response.status_code == 200
+    rows = [row for row in body(response) if row["name"] == "rate"]
+    assert len(rows) == 1
+    assert set(rows[0]) == {"id", "name", "value", "is_active", "created_at"}
+    assert rows[0]["value"] == {"per_s": 20}
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"value": 1}, "name"),
+        ({"name": "x" * 101, "value": 1}, "name"),
+        ({"name": "bad name!", "value": 1}, "name"),
+        ({"name": "a/b", "value": 1}, "name"),
+        ({"name": "", "value": 1}, "name"),
+        ({"name": "ok"}, "value"),
+        ({"name": "ok", "value": None}, "value"),
+    ],
+)
+def test_spec_update__invalid_body__400_naming_the_field_and_nothing_written(default_editor, payload, field):
+    before = (Configuration.objects.count(), OutboxEvent.objects.count())
+    response = default_editor.post("/api/configs/update/", payload, format="json")
+    assert response.status_code == 400
+    assert field in body(response)["error"]["fields"]
+    assert (Configuration.objects.count(), OutboxEvent.objects.count()) == before
+
+
+def test_spec_update__body_not_json__400_and_nothing_written(default_editor):
+    before = Configuration.objects.count()
+    response = default_editor.generic("POST", "/api/configs/update/", "{name: oops", content_type="application/json")
+    assert response.status_code == 400
+    assert body(response)["error"]["code"] == "parse_error"
+    assert Configuration.objects.count() == before
+
+
+def test_namespace_put__three_writes__versions_one_to_three_and_revision_three(editor):
+    client, namespace, _ = editor
+    url = f"/api/v1/namespaces/{namespace.path}/configs/timeout/"
+    versions = [body(client.put(url, {"value": v}, format="json"))["version"] for v in (1, 2, 3)]
+    assert versions == [1, 2, 3]
+    snapshot = body(client.get(f"/api/v1/namespaces/{namespace.path}/configs/"))
+    assert snapshot["namespace"] == namespace.path
+    assert snapshot["revision"] == 3
+    assert snapshot["topic"] == "config_updates" and snapshot["partitions"] >= 1
+    assert [(c["name"], c["value"], c["version"]) for c in snapshot["configs"]] == [("timeout", 3, 3)]
+    assert Configuration.objects.filter(namespace=namespace, name="timeout", is_active=True).count() == 1
+
+
+def test_namespace_put__response__201_with_version_and_etag(editor):
+    client, namespace, user = editor
+    response = client.put(
+        f"/api/v1/namespaces/{namespace.path}/configs/limits/", {"value": {"rps": 5}, "comment": "why"}, format="json"
+    )
+    assert response.status_code == 201
+    created = body(response)
+    assert created["version"] == 1 and created["value"] == {"rps": 5} and created["comment"] == "why"
+    assert created["created_by"] == user.username and created["namespace"] == namespace.path
+    assert response["ETag"] == '"1"'
+    fetched = client.get(f"/api/v1/namespaces/{namespace.path}/configs/limits/")
+    assert fetched.status_code == 200 and body(fetched)["value"] == {"rps": 5}
+
+
+def test_namespace_list__current_etag__304_and_a_write_changes_the_etag(editor):
+    client, namespace, _ = editor
+    url = f"/api/v1/namespaces/{namespace.path}/configs/"
+    client.put(f"{url}a/", {"value": 1}, format="json")
+    first = client.get(url)
+    etag = first["ETag"]
+    assert etag == '"1"'
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    client.put(f"{url}a/", {"value": 2}, format="json")
+    changed = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] == '"2"'
+
+
+def test_namespace_put__bad_name_in_the_url__400_naming_the_field(editor):
+    client, namespace, _ = editor
+    response = client.put(f"/api/v1/namespaces/{namespace.path}/configs/{'n' * 101}/", {"value": 1}, format="json")
+    assert response.status_code == 400 and "name" in body(response)["error"]["fields"]
+
+
+def test_namespace_put__each_write__one_outbox_event_with_the_contract_payload(editor):
+    client, namespace, user = editor
+    client.put(f"/api/v1/namespaces/{namespace.path}/configs/flag/", {"value": True}, format="json",
+               HTTP_X_REQUEST_ID="req-123")
+    (event,) = OutboxEvent.objects.filter(namespace=namespace)
+    assert event.key == namespace.path
+    payload = event.payload
+    assert {k: payload[k] for k in ("namespace", "name", "value", "version", "revision", "op", "actor")} == {
+        "namespace": namespace.path, "name": "flag", "value": True, "version": 1, "revision": 1,
+        "op": "upsert", "actor": user.username,
+    }
+    assert payload["changed_at"].endswith("Z") and len(payload["event_id"]) == 36
+    assert event.request_id == "req-123"
