@@ -21,6 +21,12 @@ from tests.support.relay import RelayProcess
 SYSTEM = ChangeContext(actor=None, request_id="test-setup")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Hash strength is not under test; the default costs half a second a login.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def unique_slug(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

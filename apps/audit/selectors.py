@@ -1,8 +1,8 @@
 from django.db.models import Q, QuerySet
 
 from apps.audit.models import AuditEvent
-from apps.tenants.roles import visible_namespaces_filter, visible_tenants_filter
 from apps.tenants.models import Namespace, Tenant
+from apps.tenants.roles import visible_namespaces_filter, visible_tenants_filter
 
 
 def audit_events_visible_to(principal) -> QuerySet[AuditEvent]:

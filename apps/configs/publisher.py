@@ -91,11 +91,14 @@ class OutboxPublisher:
         self._producer.flush(timeout)
 
 
+def _admin_client() -> AdminClient:
+    # librdkafka's own log lines (one per failed connect) go through logging, not stderr.
+    return AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}, logger=logger)
+
+
 def topic_partition_count(topic: str, timeout: float = 5.0) -> int | None:
     """How many partitions the topic has, or None when it does not exist."""
-    metadata = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}).list_topics(
-        topic=topic, timeout=timeout
-    )
+    metadata = _admin_client().list_topics(topic=topic, timeout=timeout)
     topic_metadata = metadata.topics.get(topic)
     if topic_metadata is None or topic_metadata.error is not None:
         return None
@@ -104,7 +107,7 @@ def topic_partition_count(topic: str, timeout: float = 5.0) -> int | None:
 
 def broker_reachable(timeout: float = 2.0) -> bool:
     try:
-        AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}).list_topics(timeout=timeout)
+        _admin_client().list_topics(timeout=timeout)
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError):

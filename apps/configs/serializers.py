@@ -1,7 +1,12 @@
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from apps.configs.models import CONFIG_NAME_MAX_LENGTH, Configuration, config_name_validator
+from apps.configs.models import (
+    CONFIG_NAME_MAX_LENGTH,
+    Configuration,
+    config_name_validator,
+)
+from apps.input import StrictInputSerializer
 
 
 class ConfigNameField(serializers.CharField):
@@ -24,12 +29,12 @@ class SpecConfigSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SpecConfigUpdateSerializer(serializers.Serializer):
+class SpecConfigUpdateSerializer(StrictInputSerializer):
     name = ConfigNameField()
     value = serializers.JSONField()
 
 
-class ConfigWriteSerializer(serializers.Serializer):
+class ConfigWriteSerializer(StrictInputSerializer):
     value = serializers.JSONField()
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     expected_version = serializers.IntegerField(
@@ -37,12 +42,12 @@ class ConfigWriteSerializer(serializers.Serializer):
     )
 
 
-class ConfigDeleteSerializer(serializers.Serializer):
+class ConfigDeleteSerializer(StrictInputSerializer):
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     expected_version = serializers.IntegerField(min_value=0, required=False)
 
 
-class ConfigRollbackSerializer(serializers.Serializer):
+class ConfigRollbackSerializer(StrictInputSerializer):
     to_version = serializers.IntegerField(min_value=1)
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     expected_version = serializers.IntegerField(min_value=0, required=False)

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.input import RejectUnknownFields, StrictInputSerializer
 from apps.tenants.models import Namespace, ServiceToken, Tenant, slug_validator
 from apps.tenants.roles import Role
 
@@ -9,7 +10,7 @@ class SlugField(serializers.CharField):
         super().__init__(max_length=63, validators=[slug_validator], **kwargs)
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class TenantSerializer(RejectUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = ["slug", "name", "created_at"]
@@ -17,7 +18,7 @@ class TenantSerializer(serializers.ModelSerializer):
         extra_kwargs = {"slug": {"validators": [slug_validator]}}
 
 
-class NamespaceCreateSerializer(serializers.Serializer):
+class NamespaceCreateSerializer(StrictInputSerializer):
     environment = SlugField()
     service = SlugField()
     is_production = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -36,7 +37,7 @@ class NamespaceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RoleGrantSerializer(serializers.Serializer):
+class RoleGrantSerializer(StrictInputSerializer):
     role = serializers.ChoiceField(choices=[role.label for role in Role])
 
 
@@ -46,7 +47,7 @@ class RoleGrantResultSerializer(serializers.Serializer):
     scope = serializers.CharField(help_text="The tenant slug or namespace path the role applies to.")
 
 
-class ServiceTokenCreateSerializer(serializers.Serializer):
+class ServiceTokenCreateSerializer(StrictInputSerializer):
     name = serializers.RegexField(r"^[A-Za-z0-9._-]+$", max_length=100)
 
 

@@ -12,7 +12,12 @@ from apps.audit.services import ChangeContext, audit_record
 from apps.errors import Conflict, NotFound
 from apps.tenants.authentication import service_token_new
 from apps.tenants.models import Environment, Namespace, Service, ServiceToken, Tenant
-from apps.tenants.roles import ALL_ROLE_CODENAMES, ROLE_CODENAMES, Role, role_from_codenames
+from apps.tenants.roles import (
+    ALL_ROLE_CODENAMES,
+    ROLE_CODENAMES,
+    Role,
+    role_from_codenames,
+)
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@ tests check what actually landed on the broker."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 import uuid
@@ -25,7 +26,7 @@ class TopicTail:
             "group.id": f"test-{uuid.uuid4()}",
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 10,
-        })
+        }, logger=logging.getLogger("tests.kafka"))
         metadata = self._consumer.list_topics(topic, timeout=10)
         partitions = sorted(metadata.topics[topic].partitions)
         start = []
