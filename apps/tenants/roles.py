@@ -100,19 +100,30 @@ def tenant_role(principal, tenant: Tenant) -> Role | None:
     return role_from_codenames(_granted_codenames(principal, [tenant]))
 
 
-def _object_ids_with_view(user, model) -> set[int]:
+def _object_ids_with(user, model, codename: str) -> set[int]:
+    """Ids of the model's objects on which the user holds the permission, directly or through a group."""
     content_type = ContentType.objects.get_for_model(model)
     direct = Permission.objects.filter(
-        codename="view_configs",
+        codename=codename,
         userobjectpermission__user=user,
         userobjectpermission__content_type=content_type,
     ).values_list("userobjectpermission__object_pk", flat=True)
     through_group = Permission.objects.filter(
-        codename="view_configs",
+        codename=codename,
         groupobjectpermission__group__user=user,
         groupobjectpermission__content_type=content_type,
     ).values_list("groupobjectpermission__object_pk", flat=True)
     return {int(pk) for pk in direct.union(through_group)}
+
+
+def administered_ids(user, model) -> set[int]:
+    """Ids of the tenants or namespaces on which the user holds the admin role."""
+    return _object_ids_with(user, model, "admin_namespace")
+
+
+def role_held(user, obj: Tenant | Namespace) -> Role | None:
+    """The role granted to the user on exactly this object (not inherited)."""
+    return role_from_codenames(_granted_codenames(user, [obj]))
 
 
 def visible_namespaces_filter(principal) -> Q | None:
@@ -123,8 +134,8 @@ def visible_namespaces_filter(principal) -> Q | None:
         return Q(pk__in=[])
     if principal.is_superuser:
         return None
-    return Q(pk__in=_object_ids_with_view(principal, Namespace)) | Q(
-        tenant_id__in=_object_ids_with_view(principal, Tenant)
+    return Q(pk__in=_object_ids_with(principal, Namespace, "view_configs")) | Q(
+        tenant_id__in=_object_ids_with(principal, Tenant, "view_configs")
     )
 
 
@@ -136,6 +147,6 @@ def visible_tenants_filter(principal) -> Q | None:
         return Q(pk__in=[])
     if principal.is_superuser:
         return None
-    return Q(pk__in=_object_ids_with_view(principal, Tenant)) | Q(
-        namespaces__pk__in=_object_ids_with_view(principal, Namespace)
+    return Q(pk__in=_object_ids_with(principal, Tenant, "view_configs")) | Q(
+        namespaces__pk__in=_object_ids_with(principal, Namespace, "view_configs")
     )

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, get_user_perms, remove_perm
+from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import ChangeContext, audit_record
 from apps.errors import Conflict, NotFound
 from apps.tenants.authentication import service_token_new
 from apps.tenants.models import Environment, Namespace, Service, ServiceToken, Tenant
-from apps.tenants.roles import (
-    ALL_ROLE_CODENAMES,
-    ROLE_CODENAMES,
-    Role,
-    role_from_codenames,
-)
+from apps.tenants.roles import ALL_ROLE_CODENAMES, ROLE_CODENAMES, Role, role_held
 
 
 @transaction.atomic
@@ -50,10 +45,6 @@ def namespace_create(
     return namespace
 
 
-def _current_role(user, obj) -> Role | None:
-    return role_from_codenames(set(get_user_perms(user, obj)) & set(ALL_ROLE_CODENAMES))
-
-
 def _set_role(user, obj, role: Role | None) -> None:
     for codename in ALL_ROLE_CODENAMES:
         remove_perm(codename, user, obj)
@@ -65,7 +56,7 @@ def _set_role(user, obj, role: Role | None) -> None:
 @transaction.atomic
 def role_grant(*, target: Tenant | Namespace, user, role: Role, context: ChangeContext) -> None:
     """Give the user exactly this role on a tenant (all its namespaces) or one namespace."""
-    before = _current_role(user, target)
+    before = role_held(user, target)
     _set_role(user, target, role)
     audit_record(
         context=context, action=AuditEvent.Action.ROLE_GRANT,
@@ -79,7 +70,7 @@ def role_grant(*, target: Tenant | Namespace, user, role: Role, context: ChangeC
 
 @transaction.atomic
 def role_revoke(*, target: Tenant | Namespace, user, context: ChangeContext) -> None:
-    before = _current_role(user, target)
+    before = role_held(user, target)
     if before is None:
         raise NotFound(f"{user.username} holds no role here.")
     _set_role(user, target, None)
@@ -108,6 +99,8 @@ def service_token_create(*, namespace: Namespace, name: str, context: ChangeCont
 
 @transaction.atomic
 def service_token_revoke(*, token: ServiceToken, context: ChangeContext) -> ServiceToken:
+    # Locked, so that two revokes at once write one audit event, not two.
+    token = ServiceToken.objects.select_for_update().select_related("namespace__tenant").get(pk=token.pk)
     if token.revoked_at is not None:
         raise NotFound("This token is revoked already.")
     token.revoked_at = timezone.now()

@@ -1,0 +1,99 @@
+"""The Django admin for configurations: the history read-only (versions are
+immutable), and a form that writes a new version through config_set."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+
+from apps.audit.services import ChangeContext
+from apps.configs.models import Configuration
+from apps.configs.services import config_set, config_value_check
+from apps.errors import DomainError
+from apps.tenants.admin import TenantScopedAdminMixin
+
+VALUE_PREVIEW_LENGTH = 80
+
+
+class ConfigurationSetForm(forms.ModelForm):
+    class Meta:
+        model = Configuration
+        fields = ("namespace", "name", "value", "comment")
+        help_texts = {"value": "JSON, e.g. true, 42, \"text\" or {\"key\": 1}. A new version replaces the active one."}
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        try:
+            config_value_check(value)
+        except DomainError as error:
+            raise forms.ValidationError((error.fields or {}).get("value") or error.message) from None
+        return value
+
+    def validate_unique(self):
+        # A name that exists already gets a new version; config_set keeps the
+        # versions and the one active row right under the namespace lock.
+        pass
+
+
+@admin.register(Configuration)
+class ConfigurationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    tenant_lookup = "namespace__tenant"
+    namespace_lookup = "namespace"
+    form = ConfigurationSetForm
+    list_display = ("namespace", "name", "version", "value_preview", "is_active", "created_by", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+    list_select_related = ("namespace", "created_by")
+    history_fields = (
+        "namespace", "name", "version", "value", "is_active", "is_tombstone", "revision",
+        "comment", "created_by", "created_at",
+    )
+    actions = None
+
+    @admin.display(description="value")
+    def value_preview(self, obj: Configuration) -> str:
+        text = json.dumps(obj.value, ensure_ascii=False)
+        return text if len(text) <= VALUE_PREVIEW_LENGTH else text[: VALUE_PREVIEW_LENGTH - 1] + "…"
+
+    def has_add_permission(self, request) -> bool:
+        # Only admins reach this admin at all, and an admin may edit.
+        return self.has_scope(request)
+
+    def get_fields(self, request, obj=None):
+        return ConfigurationSetForm.Meta.fields if obj is None else self.history_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.history_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "namespace":
+            kwargs["queryset"] = self.administered_namespaces(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The version is written by the service, with its revision, outbox and
+        # audit events; the admin then shows the row the service created.
+        created = config_set(
+            namespace=form.cleaned_data["namespace"],
+            name=form.cleaned_data["name"],
+            value=form.cleaned_data["value"],
+            comment=form.cleaned_data["comment"],
+            context=ChangeContext.from_request(request),
+        )
+        for field in Configuration._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # The form checks what it can; what only the service can check under
+        # the namespace lock (e.g. the namespace being full) rolls the whole
+        # admin transaction back and comes back to the form as a message.
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
