@@ -144,6 +144,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-tenant, namespaced configuration with live updates.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI describe the API, not data: public, so the UI
+    # loads before the Authorize button is used.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }

@@ -34,22 +34,23 @@ class TopicTail:
             _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             start.append(TopicPartition(topic, partition, high))
         self._consumer.assign(start)
+        self._by_key: dict[str, list[dict]] = {}
 
     def collect(self, key: str, count: int, timeout: float = 30.0) -> list[dict]:
         """The next `count` messages with this key (value decoded, plus
-        `_partition` and `_offset`), in the order Kafka holds them."""
-        found: list[dict] = []
+        `_partition` and `_offset`), in the order Kafka holds them. Messages of
+        other keys read meanwhile are kept for their own collect()."""
+        pending = self._by_key.setdefault(key, [])
         deadline = time.monotonic() + timeout
-        while len(found) < count and time.monotonic() < deadline:
+        while len(pending) < count and time.monotonic() < deadline:
             message = self._consumer.poll(0.2)
             if message is None or message.error():
-                continue
-            if message.key() != key.encode():
                 continue
             value = json.loads(message.value())
             value["_partition"] = message.partition()
             value["_offset"] = message.offset()
-            found.append(value)
+            self._by_key.setdefault((message.key() or b"").decode(errors="replace"), []).append(value)
+        found, self._by_key[key] = pending[:count], pending[count:]
         return found
 
     def close(self) -> None:

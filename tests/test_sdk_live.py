@@ -1,0 +1,205 @@
+"""The client SDK against the real API (live server), relay, PostgreSQL and Kafka."""
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+
+import pytest
+from confluent_kafka import Producer
+from django.conf import settings
+from django.db import connection
+from noreboot import ConfigClient
+from noreboot.partitioner import partition_for_namespace
+
+from apps.audit.services import ChangeContext
+from apps.configs.models import Configuration
+from apps.configs.services import config_set
+from apps.tenants.models import Namespace
+from apps.tenants.services import service_token_create
+from tests.support.kafka import kafka_script
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WRITER = ChangeContext(actor=None, request_id="sdk-test")
+
+
+@pytest.fixture
+def connect(live_server, relay, tmp_path):
+    """Starts clients of a namespace against the live stack; closes them after the test."""
+    clients: list[ConfigClient] = []
+
+    def start(namespace: Namespace, **options) -> ConfigClient:
+        _, secret = service_token_create(namespace=namespace, name="sdk-test", context=WRITER)
+        options.setdefault("cache_dir", tmp_path / "cache")
+        client = ConfigClient(
+            namespace=namespace.path, api_url=live_server.url, token=secret,
+            kafka_bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS, **options,
+        )
+        clients.append(client)
+        return client.start()
+
+    yield start
+    for client in clients:
+        client.close()
+
+
+def database_state(namespace: Namespace) -> tuple[int, dict]:
+    namespace.refresh_from_db()
+    values = dict(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", "value"))
+    return namespace.revision, values
+
+
+def test_import__noreboot__does_not_import_django():
+    code = "import sys, noreboot; print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_client__a_put_through_the_api__applied_and_listener_called_once(connect, make_namespace, client_for,
+                                                                        make_user, grant):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="timeout", value=1.5, context=WRITER)
+    client = connect(namespace)
+    assert client.get_float("timeout") == 1.5 and client.revision == 1
+    calls = []
+    called = threading.Event()
+    client.on_change(lambda name, old, new: (calls.append((name, old, new)), called.set()))
+    user = make_user()
+    grant(user, namespace, "editor")
+    response = client_for(user).put(f"/api/v1/namespaces/{namespace.path}/configs/timeout/", {"value": 2.5},
+                                    format="json")
+    assert response.status_code == 201
+    assert client.wait_for_revision(2, timeout=20)
+    assert client.get_float("timeout") == 2.5
+    assert called.wait(timeout=20)
+    assert calls == [("timeout", 1.5, 2.5)]
+
+
+def test_client__200_writes_racing_5_starts__every_client_ends_at_the_database_state(connect, make_namespace):
+    namespace = make_namespace()
+    done = threading.Event()
+
+    def write() -> None:
+        for value in range(200):
+            config_set(namespace=namespace, name=f"k{value % 13}", value=value, context=WRITER)
+        done.set()
+        connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    clients = [connect(namespace) for _ in range(5)]
+    writer.join(timeout=120)
+    assert done.is_set()
+    revision, values = database_state(namespace)
+    assert revision == 200
+    for client in clients:
+        assert client.wait_for_revision(revision, timeout=30), client.revision
+        assert dict(client.snapshot()) == values
+
+
+def test_client__namespace_b_on_the_same_partition__never_applied_by_a(connect, make_namespace):
+    first = make_namespace()
+    partitions = settings.KAFKA_PARTITIONS
+    second = make_namespace(tenant=first.tenant, environment="staging")
+    environment = 0
+    while partition_for_namespace(second.path, partitions) != partition_for_namespace(first.path, partitions):
+        environment += 1
+        second = make_namespace(tenant=first.tenant, environment=f"env{environment}")
+    config_set(namespace=first, name="shared-name", value="a", context=WRITER)
+    client = connect(first)
+    seen = []
+    client.on_change(lambda name, old, new: seen.append((name, new)))
+    for value in range(5):
+        config_set(namespace=second, name="shared-name", value=f"b{value}", context=WRITER)
+    config_set(namespace=first, name="marker", value=True, context=WRITER)
+    assert client.wait_for_revision(2, timeout=20)
+    assert client.get("shared-name") == "a"
+    assert seen == [("marker", True)]
+
+
+def _produce(namespace: Namespace, event: dict) -> None:
+    producer = Producer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "partitioner": "murmur2_random"})
+    producer.produce(settings.KAFKA_TOPIC, key=namespace.path.encode(), value=json.dumps(event).encode())
+    assert producer.flush(10) == 0
+
+
+def test_client__duplicates_and_a_forced_gap__replays_ignored_and_one_resnapshot_converges(
+    connect, make_namespace, caplog
+):
+    namespace = make_namespace()
+    for value in range(3):
+        config_set(namespace=namespace, name="n", value=value, context=WRITER)
+    client = connect(namespace)
+    assert client.revision == 3
+    stale = {"namespace": namespace.path, "name": "n", "value": "replayed", "version": 1, "revision": 2,
+             "op": "upsert", "event_id": "x", "changed_at": "2026-01-01T00:00:00Z", "actor": "test"}
+    _produce(namespace, stale)
+    _produce(namespace, dict(stale, revision=3))
+    config_set(namespace=namespace, name="n", value=3, context=WRITER)
+    assert client.wait_for_revision(4, timeout=20)
+    assert client.get("n") == 3
+
+    caplog.set_level(logging.INFO, logger="noreboot")
+    # Revision 6 when the client is at 4: revision 5 was never seen, so the client must ask the API.
+    config_set(namespace=namespace, name="n", value=4, context=WRITER)
+    assert client.wait_for_revision(5, timeout=20)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE tenants_namespace SET revision = revision + 1 WHERE id = %s", [namespace.pk])
+    config_set(namespace=namespace, name="n", value="after-gap", context=WRITER)
+    revision, values = database_state(namespace)
+    assert client.wait_for_revision(revision, timeout=30)
+    assert dict(client.snapshot()) == values
+    resyncs = [r for r in caplog.records if "fetching a new snapshot" in r.getMessage()]
+    assert len(resyncs) == 1
+
+
+def test_client__api_down_at_start__starts_from_its_disk_cache(connect, make_namespace, tmp_path):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="flag", value=True, context=WRITER)
+    connect(namespace, cache_dir=tmp_path / "shared").close()
+    _, secret = service_token_create(namespace=namespace, name="offline", context=WRITER)
+    offline = ConfigClient(
+        namespace=namespace.path, api_url="http://127.0.0.1:9", token=secret,
+        kafka_bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS, cache_dir=tmp_path / "shared", snapshot_timeout=5,
+    ).start()
+    try:
+        assert offline.source == "cache"
+        assert offline.get_bool("flag") is True and offline.revision == 1
+    finally:
+        offline.close()
+
+
+def test_client__kafka_stopped_then_started__catches_up_with_every_change(connect, make_namespace):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="n", value=0, context=WRITER)
+    client = connect(namespace)
+    kafka_script("stop")
+    try:
+        for value in range(1, 11):
+            config_set(namespace=namespace, name=f"n{value % 3}", value=value, context=WRITER)
+    finally:
+        kafka_script("start")
+    revision, values = database_state(namespace)
+    assert client.wait_for_revision(revision, timeout=60)
+    assert dict(client.snapshot()) == values
+
+
+def test_client__a_callback_that_raises__later_updates_still_applied(connect, make_namespace):
+    namespace = make_namespace()
+    client = connect(namespace)
+    calls = []
+    called = {1: threading.Event(), 2: threading.Event()}
+
+    def explode(name, old, new):
+        calls.append(new)
+        called[new].set()
+        raise RuntimeError("listener bug")
+
+    client.on_change(explode)
+    config_set(namespace=namespace, name="n", value=1, context=WRITER)
+    assert called[1].wait(timeout=20)
+    config_set(namespace=namespace, name="n", value=2, context=WRITER)
+    assert called[2].wait(timeout=20)
+    assert client.get("n") == 2 and calls == [1, 2]
