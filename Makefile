@@ -10,8 +10,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	@echo "setting up the virtual environment in $(VENV) ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e ".[dev]" -e ./sdk
+	@mkdir -p .local
+	@( $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e ".[dev]" -e ./sdk ) \
+		> .local/pip.log 2>&1 || (cat .local/pip.log; exit 1)
 	@touch $(STAMP)
 
 services:

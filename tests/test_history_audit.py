@@ -186,3 +186,29 @@ def test_request_id__absent__created_and_returned(editor):
 
 def test_anonymous__audit_list__401():
     assert APIClient().get("/api/v1/audit/").status_code == 401
+
+
+def test_export_then_import__into_an_empty_namespace__reproduces_every_value(editor, make_namespace, grant):
+    client, namespace, user = editor
+    for name, value in (("a", 1), ("b", {"x": [1, 2]}), ("c", "text")):
+        client.put(config_url(namespace, name), {"value": value}, format="json")
+    exported = body(client.get(f"/api/v1/namespaces/{namespace.path}/export/"))
+    target = make_namespace(tenant=namespace.tenant, environment="copy")
+    grant(user, target, "editor")
+    dry = body(client.post(f"/api/v1/namespaces/{target.path}/import/",
+                           {"configs": exported["configs"], "dry_run": True}, format="json"))
+    assert [c["op"] for c in dry["changes"]] == ["create"] * 3 and dry["revision"] == 0
+    done = client.post(f"/api/v1/namespaces/{target.path}/import/", {"configs": exported["configs"]}, format="json")
+    assert done.status_code == 200 and body(done)["revision"] == 3
+    assert body(client.get(f"/api/v1/namespaces/{target.path}/export/"))["configs"] == exported["configs"]
+    assert AuditEvent.objects.filter(namespace=target, action="config.set").count() == 3
+
+
+def test_import__one_invalid_entry__400_naming_it_and_nothing_written(editor):
+    client, namespace, _ = editor
+    before = (Configuration.objects.count(), OutboxEvent.objects.count(), AuditEvent.objects.count())
+    response = client.post(f"/api/v1/namespaces/{namespace.path}/import/",
+                           {"configs": {"good": 1, "bad name!": 2, "empty": None}}, format="json")
+    assert response.status_code == 400
+    assert set(body(response)["error"]["fields"]) == {"configs.bad name!", "configs.empty"}
+    assert (Configuration.objects.count(), OutboxEvent.objects.count(), AuditEvent.objects.count()) == before

@@ -95,3 +95,29 @@ ConfigDiffSerializer = inline_serializer(
         "patch": serializers.ListField(child=serializers.DictField(), help_text="RFC 6902 JSON Patch."),
     },
 )
+
+
+class ConfigImportSerializer(StrictInputSerializer):
+    configs = serializers.DictField(child=serializers.JSONField(allow_null=True), allow_empty=True)
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class ImportChangeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    op = serializers.ChoiceField(choices=["create", "update", "unchanged"])
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+class ConfigImportResultSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    revision = serializers.IntegerField()
+    changes = ImportChangeSerializer(many=True)
+
+
+class ConfigExportSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    revision = serializers.IntegerField()
+    configs = serializers.DictField(child=serializers.JSONField())

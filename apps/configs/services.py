@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import ChangeContext, audit_record
-from apps.configs.models import Configuration
+from apps.configs.models import CONFIG_NAME_MAX_LENGTH, Configuration, config_name_validator
 from apps.configs.outbox import outbox_enqueue
 from apps.errors import InvalidInput, NotFound, PreconditionFailed
 from apps.tenants.models import Namespace
@@ -212,3 +214,61 @@ def config_rollback(
         after={"value": target.value, "to_version": to_version, "version": created.version},
     )
     return created
+
+
+@dataclass(frozen=True)
+class ImportChange:
+    name: str
+    op: str  # create | update | unchanged
+    before: Any
+    after: Any
+
+
+def _import_entry_errors(name: str, value: Any) -> list[str]:
+    errors = []
+    try:
+        config_name_validator(name)
+        if len(name) > CONFIG_NAME_MAX_LENGTH:
+            errors.append(f"Names are at most {CONFIG_NAME_MAX_LENGTH} characters.")
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+    try:
+        config_value_check(value)
+    except InvalidInput as exc:
+        errors.extend(message for messages in (exc.fields or {}).values() for message in messages)
+    return errors
+
+
+@transaction.atomic
+def config_import(
+    *,
+    namespace: Namespace,
+    configs: dict[str, Any],
+    context: ChangeContext,
+    comment: str = "",
+    dry_run: bool = False,
+) -> list[ImportChange]:
+    """Set many configs at once, all or nothing: any invalid entry refuses the
+    whole import. Each changed value is a normal, published and audited write;
+    values equal to the current ones are left alone."""
+    fields = {f"configs.{name}": errors for name, value in configs.items() if (errors := _import_entry_errors(name, value))}
+    if fields:
+        raise InvalidInput(f"{len(fields)} entries are invalid; nothing was imported.", fields=fields)
+    # Lock first, so the plan below cannot go stale before it is applied.
+    Namespace.objects.select_for_update().filter(pk=namespace.pk).values_list("pk").get()
+    current = dict(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", "value"))
+    changes = []
+    for name in sorted(configs):
+        value = configs[name]
+        if name not in current:
+            changes.append(ImportChange(name, "create", None, value))
+        elif current[name] != value:
+            changes.append(ImportChange(name, "update", current[name], value))
+        else:
+            changes.append(ImportChange(name, "unchanged", value, value))
+    if not dry_run:
+        for change in changes:
+            if change.op != "unchanged":
+                config_set(namespace=namespace, name=change.name, value=change.after, context=context,
+                           comment=comment or "import")
+    return changes

@@ -14,10 +14,14 @@ from apps.configs.serializers import (
     ConfigDeleteSerializer,
     ConfigDiffQuerySerializer,
     ConfigDiffSerializer,
+    ConfigExportSerializer,
+    ConfigImportResultSerializer,
+    ConfigImportSerializer,
     ConfigNameSerializer,
     ConfigRollbackSerializer,
     ConfigVersionSerializer,
     ConfigWriteSerializer,
+    ImportChangeSerializer,
     NamespaceSnapshotSerializer,
     SpecConfigSerializer,
     SpecConfigUpdateSerializer,
@@ -195,3 +199,32 @@ class ConfigRollbackView(ConfigScopedView):
             ConfigVersionSerializer(config).data, status=status.HTTP_201_CREATED,
             headers={"ETag": quoted(config.version)},
         )
+
+
+class NamespaceExportView(NamespaceScopedView):
+    @extend_schema(responses=ConfigExportSerializer)
+    def get(self, request, tenant, environment, service):
+        revision, configs = selectors.namespace_snapshot(self.namespace)
+        return Response({
+            "namespace": self.namespace.path,
+            "revision": revision,
+            "configs": {config["name"]: config["value"] for config in configs},
+        })
+
+
+class NamespaceImportView(NamespaceScopedView):
+    @extend_schema(request=ConfigImportSerializer, responses=ConfigImportResultSerializer)
+    def post(self, request, tenant, environment, service):
+        serializer = ConfigImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        changes = services.config_import(
+            namespace=self.namespace, configs=data["configs"], comment=data["comment"],
+            dry_run=data["dry_run"], context=self.change_context(),
+        )
+        return Response({
+            "namespace": self.namespace.path,
+            "dry_run": data["dry_run"],
+            "revision": self.namespace.revision,
+            "changes": ImportChangeSerializer(changes, many=True).data,
+        })
