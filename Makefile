@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test services stop migrate schema schema-check bench bench-quick clean-local
+.PHONY: run test browser services stop migrate schema fuzz bench bench-quick clean-local
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	@echo "setting up the virtual environment in $(VENV) ..."
@@ -15,18 +15,42 @@ $(STAMP): pyproject.toml sdk/pyproject.toml
 		> .local/pip.log 2>&1 || (cat .local/pip.log; exit 1)
 	@touch $(STAMP)
 
+# Debian's Chromium and its chromedriver, for the dashboard's browser tests: the
+# test tools themselves never download a browser. The package lists are
+# refreshed only when the install fails without it.
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing Debian's chromium and chromium-driver ..."; \
+		$(APT_GET) install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+		{ $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium chromium-driver; }; \
+	fi
+
 services:
 	@bash scripts/postgres.sh start
 	@bash scripts/kafka.sh start
 
 migrate: $(STAMP) services
 	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py createcachetable
 
 run: migrate
 	@bash scripts/run.sh
 
-test: $(STAMP) services
+test: $(STAMP) services browser
 	@$(PY) -m pytest
+
+# Benchmarks (bench/README.md): their own API on 127.0.0.1:8001 (BENCH_PORT) and
+# relay against the main database, stopped at the end; results in bench/results/.
+bench: migrate
+	@$(PY) bench/run.py --mode full
+
+bench-quick: migrate
+	@$(PY) bench/run.py --mode quick
+
+# The schemathesis pass of `make test`, with many more examples per operation.
+fuzz: $(STAMP) services
+	@NOREBOOT_FUZZ_EXAMPLES=$${NOREBOOT_FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/test_fuzz_schema.py
 
 schema: $(STAMP)
 	@$(PY) manage.py spectacular --validate --fail-on-warn --file openapi/schema.yaml

@@ -14,3 +14,12 @@ class RejectUnknownFields:
 
 class StrictInputSerializer(RejectUnknownFields, serializers.Serializer):
     pass
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must arrive as a string: 0 is not silently the name "0"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

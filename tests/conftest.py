@@ -4,10 +4,12 @@ PostgreSQL and the real Kafka broker that `make test` starts."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -27,8 +29,41 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def unthrottled(settings):
+    # Tests log in far more often than people do; tests of the limits set their own.
+    settings.NOREBOOT_THROTTLE_RATES = {scope: "100000/m" for scope in settings.NOREBOOT_THROTTLE_RATES}
+
+
+# What must never reach a caller: a Python traceback, or SQL and driver names.
+LEAK = re.compile(
+    rb"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|psycopg2|django\.db\.|"
+    rb"\bSELECT\b[^\n]{0,200}\bFROM\b|\bINSERT INTO\b|\bUPDATE \w+ SET\b"
+)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks_in_responses(monkeypatch):
+    """Every response any test receives through the test clients is checked."""
+    original = Client.request
+
+    def checked(self, **request):
+        response = original(self, **request)
+        if not response.streaming:
+            leak = LEAK.search(response.content)
+            assert leak is None, f"response to {request.get('PATH_INFO')} leaks {leak.group(0)[:80]!r}"
+        return response
+
+    monkeypatch.setattr(Client, "request", checked)
+
+
 def unique_slug(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def unique_tenant_slug() -> str:
+    return unique_slug("t")
 
 
 @pytest.fixture

@@ -22,3 +22,10 @@ class AuditFilterSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=AuditEvent.Action.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        # An empty filter is a mistake in the caller's query, not "no filter".
+        empty = [name for name in self.fields if self.initial_data.get(name) == ""]
+        if empty:
+            raise serializers.ValidationError({name: ["May not be empty."] for name in empty})
+        return attrs

@@ -5,8 +5,10 @@ from django.db import models
 from apps.tenants.models import Namespace
 
 CONFIG_NAME_MAX_LENGTH = 100
+# ASCII only, so look-alike letters cannot make two names that read the same;
+# a leading letter or digit rules out "." and "..".
 config_name_validator = RegexValidator(
-    r"^[A-Za-z0-9._-]+$", "Use letters, digits, '.', '_' or '-'."
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z", "Use ASCII letters, digits, '.', '_' or '-', starting with a letter or digit."
 )
 
 

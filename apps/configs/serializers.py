@@ -1,4 +1,4 @@
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from apps.configs.models import (
@@ -6,12 +6,47 @@ from apps.configs.models import (
     Configuration,
     config_name_validator,
 )
-from apps.input import StrictInputSerializer
+from apps.input import StrictCharField, StrictInputSerializer
 
 
-class ConfigNameField(serializers.CharField):
+class ConfigNameField(StrictCharField):
     def __init__(self, **kwargs):
-        super().__init__(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator], **kwargs)
+        # No silent trimming: a name with stray whitespace is refused, not changed.
+        super().__init__(
+            max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator], trim_whitespace=False, **kwargs
+        )
+
+
+class ConfigValueField(serializers.JSONField):
+    schema = {
+        "description": "Any JSON value but null.",
+        "anyOf": [
+            {"type": "object", "additionalProperties": True},
+            {"type": "array", "items": {}},
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+        ],
+    }
+
+
+extend_schema_field(ConfigValueField.schema)(ConfigValueField)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Config names mapped to their values.",
+        "propertyNames": {
+            "maxLength": CONFIG_NAME_MAX_LENGTH,
+            # JSON Schema patterns are ECMA regexes: `$`, not `\\Z`.
+            "pattern": config_name_validator.regex.pattern.replace("\\Z", "$"),
+        },
+        "additionalProperties": ConfigValueField.schema,
+    }
+)
+class ConfigMapField(serializers.DictField):
+    pass
 
 
 class ConfigNameSerializer(serializers.Serializer):
@@ -31,11 +66,11 @@ class SpecConfigSerializer(serializers.ModelSerializer):
 
 class SpecConfigUpdateSerializer(StrictInputSerializer):
     name = ConfigNameField()
-    value = serializers.JSONField()
+    value = ConfigValueField()
 
 
 class ConfigWriteSerializer(StrictInputSerializer):
-    value = serializers.JSONField()
+    value = ConfigValueField()
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     expected_version = serializers.IntegerField(
         min_value=0, required=False, help_text="Write only if the config is still at this version (like If-Match)."
@@ -98,7 +133,7 @@ ConfigDiffSerializer = inline_serializer(
 
 
 class ConfigImportSerializer(StrictInputSerializer):
-    configs = serializers.DictField(child=serializers.JSONField(allow_null=True), allow_empty=True)
+    configs = ConfigMapField(child=ConfigValueField(), allow_empty=True)
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     dry_run = serializers.BooleanField(required=False, default=False)
 

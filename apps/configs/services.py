@@ -41,8 +41,30 @@ def config_value_check(value: Any) -> None:
                 "The value is nested too deeply.",
                 fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_DEPTH} levels of nesting."]},
             )
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children)
+        if isinstance(node, dict):
+            strings = list(node)
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            strings = []
+            stack.extend((child, depth + 1) for child in node)
+        else:
+            strings = [node] if isinstance(node, str) else []
+        if any(not _storable_text(text) for text in strings):
+            raise InvalidInput(
+                "The value holds text that cannot be stored.",
+                fields={"value": ["Strings may not contain NUL characters or unpaired surrogates."]},
+            )
+
+
+def _storable_text(text: str) -> bool:
+    # PostgreSQL's jsonb refuses \u0000 and unpaired surrogates; so does UTF-8.
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _lock_and_bump_revision(namespace: Namespace) -> int:

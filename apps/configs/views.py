@@ -36,6 +36,7 @@ DEFAULT_NAMESPACE = {"tenant": "default", "environment": "default", "service": "
 IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
     description='Write only if the config is still at this version, e.g. "3".',
+    pattern=r'^(W/)?"?[0-9]{1,9}"?$',
 )
 
 
@@ -49,7 +50,7 @@ def parse_if_match(request, body_expected: int | None) -> int | None:
     if header is None:
         return body_expected
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidInput("If-Match must be a version number.", fields={"If-Match": ["Expected e.g. \"3\"."]})
     return int(text)
 
@@ -167,10 +168,7 @@ class ConfigVersionDetailView(ConfigScopedView):
 
 class ConfigDiffView(ConfigScopedView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.INT, required=True, description="The older version."),
-            OpenApiParameter("to", OpenApiTypes.INT, required=True, description="The newer version."),
-        ],
+        parameters=[ConfigDiffQuerySerializer],
         responses=ConfigDiffSerializer,
     )
     def get(self, request, tenant, environment, service, name):

@@ -3,7 +3,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 # Lowercase letters, digits and inner hyphens: safe in URLs, Kafka keys and topic names.
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z"
 slug_validator = RegexValidator(
     SLUG_PATTERN, "Use 1-63 lowercase letters, digits or inner hyphens."
 )

@@ -1,13 +1,13 @@
 from rest_framework import serializers
 
-from apps.input import RejectUnknownFields, StrictInputSerializer
+from apps.input import RejectUnknownFields, StrictCharField, StrictInputSerializer
 from apps.tenants.models import Namespace, ServiceToken, Tenant, slug_validator
 from apps.tenants.roles import Role
 
 
-class SlugField(serializers.CharField):
+class SlugField(StrictCharField):
     def __init__(self, **kwargs):
-        super().__init__(max_length=63, validators=[slug_validator], **kwargs)
+        super().__init__(max_length=63, validators=[slug_validator], trim_whitespace=False, **kwargs)
 
 
 class TenantSerializer(RejectUnknownFields, serializers.ModelSerializer):
@@ -15,7 +15,7 @@ class TenantSerializer(RejectUnknownFields, serializers.ModelSerializer):
         model = Tenant
         fields = ["slug", "name", "created_at"]
         read_only_fields = ["created_at"]
-        extra_kwargs = {"slug": {"validators": [slug_validator]}}
+        extra_kwargs = {"slug": {"validators": [slug_validator], "trim_whitespace": False}}
 
 
 class NamespaceCreateSerializer(StrictInputSerializer):
@@ -48,7 +48,7 @@ class RoleGrantResultSerializer(serializers.Serializer):
 
 
 class ServiceTokenCreateSerializer(StrictInputSerializer):
-    name = serializers.RegexField(r"^[A-Za-z0-9._-]+$", max_length=100)
+    name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z", max_length=100)
 
 
 class ServiceTokenSerializer(serializers.ModelSerializer):

@@ -23,10 +23,15 @@ def error_body(code: str, message: str, fields=None, **details) -> dict:
     return {"error": error}
 
 
-def _field_errors(detail) -> dict:
-    if isinstance(detail, dict):
-        return {key: _messages(value) for key, value in detail.items()}
-    return {"non_field_errors": _messages(detail)}
+def _field_errors(detail, prefix: str = "") -> dict:
+    """Messages per field; a nested field is named by its dotted path (configs.timeout)."""
+    if not isinstance(detail, dict):
+        return {prefix or "non_field_errors": _messages(detail)}
+    fields = {}
+    for key, value in detail.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        fields.update(_field_errors(value, path) if isinstance(value, dict) else {path: _messages(value)})
+    return fields
 
 
 def _messages(value) -> list:
@@ -60,6 +65,9 @@ def api_exception_handler(exc, context):
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        if isinstance(detail, dict) and "detail" in detail:
+            # simplejwt's shape: {"detail", "code", "messages"}; its detail is the readable part.
+            code, detail = str(detail.get("code", "error")), detail["detail"]
         if not isinstance(code, str):
             code = "error"
         message = " ".join(_messages(detail)) if not isinstance(detail, str) else str(detail)

@@ -33,7 +33,9 @@ def database_from_url(url: str) -> dict:
         # reconnecting per request would cost more than the statements.
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
-        "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_" + parsed.path.lstrip("/"))},
+        # One test database per test run, so that runs sharing a server never
+        # drop each other's database.
+        "TEST": {"NAME": env_str("DATABASE_TEST_NAME", f"test_{parsed.path.lstrip('/')}_{os.getpid()}")},
     }
 
 
@@ -105,6 +107,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".local" / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
 # Request bodies above this answer 413 before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("NOREBOOT_MAX_BODY_BYTES", 1024 * 1024)
 
@@ -120,8 +123,28 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config_service.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config_service.pagination.CappedPageNumberPagination",
     "PAGE_SIZE": env_int("NOREBOOT_PAGE_SIZE", 50),
+    "DEFAULT_THROTTLE_CLASSES": ["config_service.throttling.WritePerUserThrottle"],
+    # Client addresses come from REMOTE_ADDR unless this many proxies in front
+    # are trusted to set X-Forwarded-For; otherwise a caller could pick its own.
+    "NUM_PROXIES": env_int("NOREBOOT_TRUSTED_PROXIES", 0),
 }
 MAX_PAGE_SIZE = env_int("NOREBOOT_MAX_PAGE_SIZE", 500)
+
+# Rates as "count/period" (period: s, m, h or d).
+NOREBOOT_THROTTLE_RATES = {
+    "login_ip": env_str("NOREBOOT_THROTTLE_LOGIN_IP", "10/m"),
+    # Higher than the per-address rate, so one noisy address does not lock the
+    # account for its owner elsewhere.
+    "login_username": env_str("NOREBOOT_THROTTLE_LOGIN_USERNAME", "30/m"),
+    "token_refresh": env_str("NOREBOOT_THROTTLE_TOKEN_REFRESH", "60/m"),
+    # Automation writes hundreds of values a second from one account.
+    "writes": env_str("NOREBOOT_THROTTLE_WRITES", "3000/s"),
+}
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "noreboot_throttle_cache"},
+}
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("NOREBOOT_ACCESS_TOKEN_SECONDS", 300)),
@@ -149,7 +172,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1 (JSON Schema 2020-12) can say what names a config map may hold.
+    "OAS_VERSION": "3.1.0",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config_service.openapi.add_error_responses",
+        "config_service.openapi.forbid_unknown_fields",
+        "config_service.openapi.simplify_nullable_any",
+        "config_service.openapi.constrain_auth_inputs",
+    ],
 }
 
 # Kafka: the topic that carries updates and how many partitions it has. The

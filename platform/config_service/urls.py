@@ -11,13 +11,21 @@ from apps.audit.views import AuditEventListView
 from apps.configs import views as configs
 from apps.tenants import views as tenants
 from config_service.health import healthz, readyz
+from config_service.throttling import LoginPerIPThrottle, LoginPerUsernameThrottle, TokenRefreshPerIPThrottle
 
 NAMESPACE = "namespaces/<slug:tenant>/<slug:environment>/<slug:service>"
 CONFIG = NAMESPACE + "/configs/<str:name>"
 
 api_v1 = [
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path(
+        "auth/token/",
+        TokenObtainPairView.as_view(throttle_classes=[LoginPerIPThrottle, LoginPerUsernameThrottle]),
+        name="token-obtain",
+    ),
+    path(
+        "auth/token/refresh/", TokenRefreshView.as_view(throttle_classes=[TokenRefreshPerIPThrottle]),
+        name="token-refresh",
+    ),
     path("auth/logout/", TokenBlacklistView.as_view(), name="token-logout"),
     path("tenants/", tenants.TenantListCreateView.as_view(), name="tenants"),
     path("tenants/<slug:tenant>/namespaces/", tenants.TenantNamespaceCreateView.as_view(), name="tenant-namespaces"),

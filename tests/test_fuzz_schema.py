@@ -1,0 +1,73 @@
+"""Schemathesis over the whole OpenAPI schema, against the real app and database,
+authenticated as an admin of a test tenant, with every check on. The number of
+examples per operation is bounded here; `make fuzz` runs a longer pass."""
+
+import os
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from rest_framework_simplejwt.tokens import AccessToken
+from schemathesis.generation.modes import GenerationMode
+
+from apps.audit.services import ChangeContext
+from apps.configs.services import config_set
+from apps.tenants import services as tenant_services
+from apps.tenants.models import Namespace
+from apps.tenants.roles import Role
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+# A stale If-Match is a conflict with the current state, not a rejection of valid data.
+acceptance = schema.config.checks.positive_data_acceptance
+acceptance.expected_statuses = [*acceptance.expected_statuses, "412"]
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    max_examples=int(os.environ.get("NOREBOOT_FUZZ_EXAMPLES", "8")),
+    # Bodies are UTF-8 JSON: text that UTF-8 (and PostgreSQL) cannot hold is refused, tested elsewhere.
+    codec="utf-8",
+    allow_x00=False,
+)
+
+SETUP = ChangeContext(actor=None, request_id="fuzz-setup")
+
+
+@pytest.fixture
+def in_test_transaction():
+    """Calls into the WSGI app would close the test's database connection at the
+    end of each request; Django's own test client suspends that, and so does this."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_world(db, in_test_transaction, make_user, unique_tenant_slug):
+    """A tenant whose admin the fuzzer acts as, with one config to aim at."""
+    tenant = tenant_services.tenant_create(slug=unique_tenant_slug, context=SETUP)
+    namespace = tenant_services.namespace_create(tenant=tenant, environment="prod", service="api", context=SETUP)
+    config_set(namespace=namespace, name="flag", value=True, context=SETUP)
+    admin = make_user()
+    tenant_services.role_grant(target=tenant, user=admin, role=Role.ADMIN, context=SETUP)
+    tenant_services.role_grant(
+        target=Namespace.objects.get(path="default/default/default"), user=admin, role=Role.EDITOR, context=SETUP
+    )
+    return namespace, admin, {"Authorization": f"Bearer {AccessToken.for_user(admin)}"}
+
+
+@schema.parametrize()
+# The tenant is built once per operation and shared by its examples, on purpose.
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_api__fuzzed_requests__no_failure_of_any_check(case, fuzz_world):
+    namespace, admin, headers = fuzz_world
+    # Aim path parameters at the test tenant, or every case would stop at a 404.
+    known = {"tenant": namespace.tenant.slug, "environment": "prod", "service": "api", "name": "flag",
+             "username": admin.username}
+    for key, value in known.items():
+        if case.path_parameters and key in case.path_parameters and case.meta and case.meta.generation.mode.is_positive:
+            case.path_parameters[key] = value
+    case.call_and_validate(headers=headers)
