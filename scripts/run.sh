@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# People read these logs at a terminal; production keeps the default, JSON.
+export NOREBOOT_LOG_FORMAT="${NOREBOOT_LOG_FORMAT:-text}"
+# The API's workers and the relay share one metrics folder, fresh each run.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/.local/metrics}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+export NOREBOOT_RELAY_METRICS_PORT="${NOREBOOT_RELAY_METRICS_PORT:-9108}"
 
 eval "$($PY manage.py demo_setup --shell)"
 
@@ -23,8 +29,7 @@ tagged() {
     pids+=($!)
 }
 
-tagged api .venv/bin/gunicorn --pythonpath platform config_service.wsgi:application \
-    --bind 127.0.0.1:8000 --workers "${WEB_CONCURRENCY:-2}" --threads 4 --access-logfile -
+tagged api .venv/bin/gunicorn -c deploy/gunicorn.conf.py
 tagged relay $PY manage.py relay_outbox
 # The demo client waits for the API to answer before it starts.
 until curl -fsS http://127.0.0.1:8000/healthz >/dev/null 2>&1; do sleep 0.2; done

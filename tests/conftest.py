@@ -18,7 +18,7 @@ from apps.tenants import services as tenant_services
 from apps.tenants.models import Namespace, Tenant
 from apps.tenants.roles import Role
 from tests.support.kafka import TopicTail
-from tests.support.relay import RelayProcess
+from tests.support.processes import RelayProcess
 
 SYSTEM = ChangeContext(actor=None, request_id="test-setup")
 

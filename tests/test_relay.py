@@ -10,7 +10,7 @@ from django.db import connection
 from apps.audit.services import ChangeContext
 from apps.configs.services import config_set
 from tests.support.kafka import kafka_script
-from tests.support.relay import RelayProcess
+from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,21 +104,14 @@ def test_relay__killed_with_sigkill_mid_stream__every_revision_reaches_kafka_in_
     assert_gapless_in_order(before_kill + messages, total)
 
 
-def wait_for_log(process: RelayProcess, text: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in process.output():
-        assert time.monotonic() < deadline, f"{text!r} not logged: {process.output()[-2000:]}"
-        time.sleep(0.05)
-
-
 def test_relay__two_running__only_one_publishes_and_the_standby_takes_over_when_it_dies(
     relay, topic_tail, make_namespace, settings
 ):
-    wait_for_log(relay, "relay active")
+    relay.wait_for_output("relay active")
     standby = RelayProcess(settings.DATABASES["default"]["NAME"])
     standby.start()
     try:
-        wait_for_log(standby, "waiting as standby")
+        standby.wait_for_output("waiting as standby")
         namespace = make_namespace()
         for value in range(10):
             config_set(namespace=namespace, name="n", value=value, context=WRITER)
@@ -127,11 +120,11 @@ def test_relay__two_running__only_one_publishes_and_the_standby_takes_over_when_
         assert "published" not in standby.output()
 
         relay.kill()
-        wait_for_log(standby, "relay active")
+        standby.wait_for_output("relay active")
         for value in range(10, 20):
             config_set(namespace=namespace, name="n", value=value, context=WRITER)
         # The killed relay may have sent revision 10 without marking it: a replay is allowed, a gap is not.
         assert_gapless_in_order(first + collect_through(topic_tail, namespace.path, 20, timeout=30), 20)
-        wait_for_log(standby, f"{namespace.path} revision 20")
+        standby.wait_for_output(f"{namespace.path} revision 20")
     finally:
         standby.stop()

@@ -11,6 +11,10 @@ from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+# librdkafka logs every reconnect attempt; its errors reach us once per outage
+# through error_cb instead, so its own log stays out of the way unless asked for.
+librdkafka_logger = logging.getLogger("librdkafka")
+CONNECTIVITY_ERRORS = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
 
 def producer_config() -> dict:
@@ -44,7 +48,15 @@ class OutboxPublisher:
     """Sends outbox events in order and reports which ones Kafka acknowledged."""
 
     def __init__(self) -> None:
-        self._producer = Producer(producer_config(), logger=logger)
+        self._kafka_down = False
+        self._producer = Producer(dict(producer_config(), error_cb=self._on_error), logger=librdkafka_logger)
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() not in CONNECTIVITY_ERRORS:
+            logger.error("Kafka error: %s", error.str())
+        elif not self._kafka_down:
+            self._kafka_down = True
+            logger.warning("Kafka unreachable (%s); events wait in the outbox", error.str())
 
     def publish(
         self,
@@ -85,6 +97,9 @@ class OutboxPublisher:
                 break
         if failures:
             raise PublishError("; ".join(failures[:5]))
+        if delivered and self._kafka_down:
+            self._kafka_down = False
+            logger.info("Kafka reachable again")
         return delivered
 
     def close(self, timeout: float = 5.0) -> None:
@@ -93,12 +108,16 @@ class OutboxPublisher:
 
 def _admin_client() -> AdminClient:
     # librdkafka's own log lines (one per failed connect) go through logging, not stderr.
-    return AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}, logger=logger)
+    return AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}, logger=librdkafka_logger)
 
 
 def topic_partition_count(topic: str, timeout: float = 5.0) -> int | None:
-    """How many partitions the topic has, or None when it does not exist."""
-    metadata = _admin_client().list_topics(topic=topic, timeout=timeout)
+    """How many partitions the topic has; None when it does not exist or Kafka
+    does not answer."""
+    try:
+        metadata = _admin_client().list_topics(topic=topic, timeout=timeout)
+    except KafkaException:
+        return None
     topic_metadata = metadata.topics.get(topic)
     if topic_metadata is None or topic_metadata.error is not None:
         return None

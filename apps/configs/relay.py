@@ -14,10 +14,12 @@ import time
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from prometheus_client import start_http_server
 
 from apps.configs.models import OutboxEvent
 from apps.configs.outbox import OUTBOX_CHANNEL
 from apps.configs.publisher import OutboxPublisher, PublishError, topic_partition_count
+from apps.metrics import RELAY_FAILED, RELAY_PUBLISH_LATENCY, RELAY_PUBLISHED, scrape_registry
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ class OutboxRelay:
         self._stop = stop
 
     def run(self) -> None:
+        if settings.RELAY_METRICS_PORT:
+            start_http_server(settings.RELAY_METRICS_PORT, addr=settings.RELAY_METRICS_ADDR, registry=scrape_registry())
         if not self._become_active():
             return
         self._check_topic()
@@ -74,7 +78,8 @@ class OutboxRelay:
     def _check_topic(self) -> None:
         partitions = topic_partition_count(settings.KAFKA_TOPIC)
         if partitions is None:
-            logger.warning("topic %s not found (yet); events wait until it exists", settings.KAFKA_TOPIC)
+            # Kafka down or the topic not created yet: events wait in the outbox meanwhile.
+            logger.warning("topic %s not reachable (yet); events wait until it is", settings.KAFKA_TOPIC)
         elif partitions != settings.KAFKA_PARTITIONS:
             # Clients compute their partition from the advertised count: a
             # mismatch would make them listen on the wrong partition.
@@ -88,26 +93,38 @@ class OutboxRelay:
             batch = list(
                 OutboxEvent.objects.filter(published_at__isnull=True)
                 .order_by("id")
-                .values_list("id", "topic", "key", "payload", "request_id")[
+                .values_list("id", "topic", "key", "payload", "request_id", "created_at")[
                     : settings.OUTBOX_BATCH_SIZE
                 ]
             )
             if not batch:
                 return
             started = time.monotonic()
-            delivered = publisher.publish(
-                ((row[0], row[1], row[2], row[3]) for row in batch),
-                keep_waiting=lambda: not self._stop.is_set(),
-            )
+            try:
+                delivered = publisher.publish(
+                    ((row[0], row[1], row[2], row[3]) for row in batch),
+                    keep_waiting=lambda: not self._stop.is_set(),
+                )
+            except PublishError:
+                RELAY_FAILED.inc(len(batch))
+                raise
+            delivered_at = timezone.now()
             if delivered:
-                OutboxEvent.objects.filter(pk__in=delivered).update(published_at=timezone.now())
+                OutboxEvent.objects.filter(pk__in=delivered).update(published_at=delivered_at)
             delivered_ids = set(delivered)
-            for event_id, key, payload, request_id in ((r[0], r[2], r[3], r[4]) for r in batch):
-                if event_id in delivered_ids:
-                    logger.info(
-                        "published %s revision %s (%s %s) request_id=%s",
-                        key, payload["revision"], payload["op"], payload["name"], request_id,
-                    )
+            for event_id, _topic, key, payload, request_id, created_at in batch:
+                if event_id not in delivered_ids:
+                    continue
+                latency = (delivered_at - created_at).total_seconds()
+                RELAY_PUBLISHED.inc()
+                RELAY_PUBLISH_LATENCY.observe(latency)
+                logger.info(
+                    "published %s revision %s", key, payload["revision"],
+                    extra={
+                        "request_id": request_id, "namespace": key, "revision": payload["revision"],
+                        "op": payload["op"], "config": payload["name"], "latency_ms": round(latency * 1000, 2),
+                    },
+                )
             logger.debug("batch of %d in %.1f ms", len(batch), (time.monotonic() - started) * 1000)
 
     def _wait_for_notify(self, timeout: float) -> None:

@@ -19,6 +19,7 @@ from apps.audit.services import ChangeContext, audit_record
 from apps.configs.models import CONFIG_NAME_MAX_LENGTH, Configuration, config_name_validator
 from apps.configs.outbox import outbox_enqueue
 from apps.errors import InvalidInput, NotFound, PreconditionFailed
+from apps.metrics import CONFIG_WRITES
 from apps.tenants.models import Namespace
 
 
@@ -137,6 +138,8 @@ def _write_version(
         },
         request_id=context.request_id,
     )
+    tenant = namespace.tenant.slug
+    transaction.on_commit(lambda: CONFIG_WRITES.labels(tenant=tenant, op="delete" if tombstone else "upsert").inc())
     return created
 
 

@@ -1,15 +1,19 @@
-"""Liveness and readiness, for load balancers and orchestrators."""
+"""Liveness, readiness and metrics, for load balancers, orchestrators and Prometheus."""
 
+import hmac
 import logging
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Min
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from apps.configs.models import OutboxEvent
 from apps.configs.publisher import broker_reachable
+from apps.metrics import metrics_exposition
+from config_service.errors import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +44,15 @@ def readyz(request):
             down.append("outbox")
     status = 503 if down else 200
     return JsonResponse({"status": "down" if down else "ok", "down": down, "checks": checks}, status=status)
+
+
+def metrics(request):
+    """Prometheus metrics; they name tenants, so not for just anyone."""
+    offered = request.headers.get("Authorization", "")
+    if settings.METRICS_TOKEN:
+        allowed = hmac.compare_digest(offered, f"Bearer {settings.METRICS_TOKEN}")
+    else:
+        allowed = request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    if not allowed:
+        return JsonResponse(error_body("permission_denied", "Metrics need the metrics token."), status=403)
+    return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE_LATEST)

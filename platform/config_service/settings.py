@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config_service.request_id.RequestIdMiddleware",
+    "config_service.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,11 +203,30 @@ CONFIG_VALUE_MAX_BYTES = env_int("NOREBOOT_CONFIG_VALUE_MAX_BYTES", 64 * 1024)
 CONFIG_VALUE_MAX_DEPTH = env_int("NOREBOOT_CONFIG_VALUE_MAX_DEPTH", 32)
 CONFIGS_PER_NAMESPACE_MAX = env_int("NOREBOOT_CONFIGS_PER_NAMESPACE_MAX", 20000)
 
+# /metrics answers callers with this bearer token; without one set, loopback callers only.
+METRICS_TOKEN = env_str("NOREBOOT_METRICS_TOKEN", "")
+# The relay serves its own /metrics on this port (0: none), so backlog and lag
+# stay visible while the API is down.
+RELAY_METRICS_PORT = env_int("NOREBOOT_RELAY_METRICS_PORT", 0)
+RELAY_METRICS_ADDR = env_str("NOREBOOT_RELAY_METRICS_ADDR", "127.0.0.1")
+
+# One JSON object per line by default; `text` for people at a terminal.
+LOG_FORMAT = env_str("NOREBOOT_LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "config_service.log_format.JsonFormatter"},
+        "text": {"()": "config_service.log_format.TextFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("NOREBOOT_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The request middleware logs every request with more context.
+        "django.server": {"level": "WARNING"},
+        "gunicorn.access": {"level": "WARNING"},
+        # Connection trouble is reported once per outage by the publisher (error_cb).
+        "librdkafka": {"level": env_str("NOREBOOT_LIBRDKAFKA_LOG_LEVEL", "CRITICAL")},
+    },
 }

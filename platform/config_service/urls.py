@@ -10,7 +10,7 @@ from rest_framework_simplejwt.views import (
 from apps.audit.views import AuditEventListView
 from apps.configs import views as configs
 from apps.tenants import views as tenants
-from config_service.health import healthz, readyz
+from config_service.health import healthz, metrics, readyz
 from config_service.throttling import LoginPerIPThrottle, LoginPerUsernameThrottle, TokenRefreshPerIPThrottle
 
 NAMESPACE = "namespaces/<slug:tenant>/<slug:environment>/<slug:service>"
@@ -53,6 +53,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 
