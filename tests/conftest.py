@@ -10,6 +10,7 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from noreboot import ConfigClient
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -128,6 +129,27 @@ def relay(transactional_db, settings):
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def sdk_client(live_server, relay, tmp_path, settings):
+    """Starts SDK clients of a namespace, as client services run them, against
+    the live API, relay and Kafka; closes them after the test."""
+    clients: list[ConfigClient] = []
+
+    def start(namespace: Namespace, **options) -> ConfigClient:
+        _, secret = tenant_services.service_token_create(namespace=namespace, name="test-client", context=SYSTEM)
+        options.setdefault("cache_dir", tmp_path / "cache")
+        client = ConfigClient(
+            namespace=namespace.path, api_url=live_server.url, token=secret,
+            kafka_bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS, **options,
+        )
+        clients.append(client)
+        return client.start()
+
+    yield start
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture

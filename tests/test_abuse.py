@@ -4,6 +4,7 @@ import json
 
 import pytest
 from config_service.pagination import CappedPageNumberPagination
+from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
@@ -212,3 +213,17 @@ def test_value__text_postgresql_cannot_store__400_and_nothing_written(editor, te
                                   content_type="application/json")
         assert response.status_code == 400 and "value" in body(response)["error"]["fields"], value
     assert counts() == before
+
+
+def test_dashboard_login__repeated_failures__429_and_another_ip_still_signs_in(make_user, settings):
+    settings.NOREBOOT_THROTTLE_RATES = dict(settings.NOREBOOT_THROTTLE_RATES, login_ip="3/m", login_username="20/m")
+    user = make_user(password="right-password")
+
+    def sign_in(password: str, ip: str):
+        return Client(REMOTE_ADDR=ip).post("/ui/login/", {"username": user.username, "password": password})
+
+    assert [sign_in("wrong", "10.0.4.1").status_code for _ in range(4)] == [200, 200, 200, 429]
+    throttled = sign_in("right-password", "10.0.4.1")
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    assert b"Too many sign-in attempts" in throttled.content
+    assert sign_in("right-password", "10.0.4.2").status_code == 302

@@ -25,26 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 WRITER = ChangeContext(actor=None, request_id="sdk-test")
 
 
-@pytest.fixture
-def connect(live_server, relay, tmp_path):
-    """Starts clients of a namespace against the live stack; closes them after the test."""
-    clients: list[ConfigClient] = []
-
-    def start(namespace: Namespace, **options) -> ConfigClient:
-        _, secret = service_token_create(namespace=namespace, name="sdk-test", context=WRITER)
-        options.setdefault("cache_dir", tmp_path / "cache")
-        client = ConfigClient(
-            namespace=namespace.path, api_url=live_server.url, token=secret,
-            kafka_bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS, **options,
-        )
-        clients.append(client)
-        return client.start()
-
-    yield start
-    for client in clients:
-        client.close()
-
-
 def database_state(namespace: Namespace) -> tuple[int, dict]:
     namespace.refresh_from_db()
     values = dict(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", "value"))
@@ -57,11 +37,11 @@ def test_import__noreboot__does_not_import_django():
     assert result.stdout.strip() == "[]"
 
 
-def test_client__a_put_through_the_api__applied_and_listener_called_once(connect, make_namespace, client_for,
+def test_client__a_put_through_the_api__applied_and_listener_called_once(sdk_client, make_namespace, client_for,
                                                                         make_user, grant):
     namespace = make_namespace()
     config_set(namespace=namespace, name="timeout", value=1.5, context=WRITER)
-    client = connect(namespace)
+    client = sdk_client(namespace)
     assert client.get_float("timeout") == 1.5 and client.revision == 1
     calls = []
     called = threading.Event()
@@ -77,7 +57,7 @@ def test_client__a_put_through_the_api__applied_and_listener_called_once(connect
     assert calls == [("timeout", 1.5, 2.5)]
 
 
-def test_client__200_writes_racing_5_starts__every_client_ends_at_the_database_state(connect, make_namespace):
+def test_client__200_writes_racing_5_starts__every_client_ends_at_the_database_state(sdk_client, make_namespace):
     namespace = make_namespace()
     done = threading.Event()
 
@@ -89,7 +69,7 @@ def test_client__200_writes_racing_5_starts__every_client_ends_at_the_database_s
 
     writer = threading.Thread(target=write)
     writer.start()
-    clients = [connect(namespace) for _ in range(5)]
+    clients = [sdk_client(namespace) for _ in range(5)]
     writer.join(timeout=120)
     assert done.is_set()
     revision, values = database_state(namespace)
@@ -99,7 +79,7 @@ def test_client__200_writes_racing_5_starts__every_client_ends_at_the_database_s
         assert dict(client.snapshot()) == values
 
 
-def test_client__namespace_b_on_the_same_partition__never_applied_by_a(connect, make_namespace):
+def test_client__namespace_b_on_the_same_partition__never_applied_by_a(sdk_client, make_namespace):
     first = make_namespace()
     partitions = settings.KAFKA_PARTITIONS
     second = make_namespace(tenant=first.tenant, environment="staging")
@@ -108,13 +88,14 @@ def test_client__namespace_b_on_the_same_partition__never_applied_by_a(connect, 
         environment += 1
         second = make_namespace(tenant=first.tenant, environment=f"env{environment}")
     config_set(namespace=first, name="shared-name", value="a", context=WRITER)
-    client = connect(first)
+    client = sdk_client(first)
     seen = []
-    client.on_change(lambda name, old, new: seen.append((name, new)))
+    marker_seen = threading.Event()
+    client.on_change(lambda name, old, new: (seen.append((name, new)), name == "marker" and marker_seen.set()))
     for value in range(5):
         config_set(namespace=second, name="shared-name", value=f"b{value}", context=WRITER)
     config_set(namespace=first, name="marker", value=True, context=WRITER)
-    assert client.wait_for_revision(2, timeout=20)
+    assert client.wait_for_revision(2, timeout=20) and marker_seen.wait(timeout=20)
     assert client.get("shared-name") == "a"
     assert seen == [("marker", True)]
 
@@ -126,12 +107,12 @@ def _produce(namespace: Namespace, event: dict) -> None:
 
 
 def test_client__duplicates_and_a_forced_gap__replays_ignored_and_one_resnapshot_converges(
-    connect, make_namespace, caplog
+    sdk_client, make_namespace, caplog
 ):
     namespace = make_namespace()
     for value in range(3):
         config_set(namespace=namespace, name="n", value=value, context=WRITER)
-    client = connect(namespace)
+    client = sdk_client(namespace)
     assert client.revision == 3
     stale = {"namespace": namespace.path, "name": "n", "value": "replayed", "version": 1, "revision": 2,
              "op": "upsert", "event_id": "x", "changed_at": "2026-01-01T00:00:00Z", "actor": "test"}
@@ -155,10 +136,10 @@ def test_client__duplicates_and_a_forced_gap__replays_ignored_and_one_resnapshot
     assert len(resyncs) == 1
 
 
-def test_client__api_down_at_start__starts_from_its_disk_cache(connect, make_namespace, tmp_path):
+def test_client__api_down_at_start__starts_from_its_disk_cache(sdk_client, make_namespace, tmp_path):
     namespace = make_namespace()
     config_set(namespace=namespace, name="flag", value=True, context=WRITER)
-    connect(namespace, cache_dir=tmp_path / "shared").close()
+    sdk_client(namespace, cache_dir=tmp_path / "shared").close()
     _, secret = service_token_create(namespace=namespace, name="offline", context=WRITER)
     offline = ConfigClient(
         namespace=namespace.path, api_url="http://127.0.0.1:9", token=secret,
@@ -171,10 +152,10 @@ def test_client__api_down_at_start__starts_from_its_disk_cache(connect, make_nam
         offline.close()
 
 
-def test_client__kafka_stopped_then_started__catches_up_with_every_change(connect, make_namespace):
+def test_client__kafka_stopped_then_started__catches_up_with_every_change(sdk_client, make_namespace):
     namespace = make_namespace()
     config_set(namespace=namespace, name="n", value=0, context=WRITER)
-    client = connect(namespace)
+    client = sdk_client(namespace)
     kafka_script("stop")
     try:
         for value in range(1, 11):
@@ -186,9 +167,9 @@ def test_client__kafka_stopped_then_started__catches_up_with_every_change(connec
     assert dict(client.snapshot()) == values
 
 
-def test_client__a_callback_that_raises__later_updates_still_applied(connect, make_namespace):
+def test_client__a_callback_that_raises__later_updates_still_applied(sdk_client, make_namespace):
     namespace = make_namespace()
-    client = connect(namespace)
+    client = sdk_client(namespace)
     calls = []
     called = {1: threading.Event(), 2: threading.Event()}
 

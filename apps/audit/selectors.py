@@ -17,3 +17,22 @@ def audit_events_visible_to(principal) -> QuerySet[AuditEvent]:
         Q(namespace__in=Namespace.objects.filter(namespaces))
         | Q(namespace__isnull=True, tenant__in=Tenant.objects.filter(tenants))
     )
+
+
+def audit_events_filtered(
+    principal, *, namespace: str | None = None, actor: str | None = None, action: str | None = None,
+    since=None, until=None,
+) -> QuerySet[AuditEvent]:
+    """The events the caller may see, narrowed by whichever filters are given."""
+    events = audit_events_visible_to(principal)
+    if namespace:
+        events = events.filter(namespace__path=namespace)
+    if actor:
+        events = events.filter(actor_username=actor)
+    if action:
+        events = events.filter(action=action)
+    if since:
+        events = events.filter(occurred_at__gte=since)
+    if until:
+        events = events.filter(occurred_at__lt=until)
+    return events

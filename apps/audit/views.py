@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView
 
 from apps.audit.models import AuditEvent
-from apps.audit.selectors import audit_events_visible_to
+from apps.audit.selectors import audit_events_filtered
 from apps.audit.serializers import AuditEventSerializer, AuditFilterSerializer
 
 
@@ -15,16 +15,4 @@ class AuditEventListView(ListAPIView):
             return AuditEvent.objects.none()
         filters = AuditFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        wanted = filters.validated_data
-        events = audit_events_visible_to(self.request.user)
-        if "namespace" in wanted:
-            events = events.filter(namespace__path=wanted["namespace"])
-        if "actor" in wanted:
-            events = events.filter(actor_username=wanted["actor"])
-        if "action" in wanted:
-            events = events.filter(action=wanted["action"])
-        if "since" in wanted:
-            events = events.filter(occurred_at__gte=wanted["since"])
-        if "until" in wanted:
-            events = events.filter(occurred_at__lt=wanted["until"])
-        return events
+        return audit_events_filtered(self.request.user, **filters.validated_data)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
+from guardian.shortcuts import get_users_with_perms
 
 from apps.tenants.models import Namespace, Tenant
 
@@ -59,6 +60,16 @@ class ServicePrincipal:
     @property
     def username(self) -> str:
         return f"token:{self.token_name}"
+
+
+def role_holders(target: Tenant | Namespace) -> list[tuple[object, Role]]:
+    """Users holding a role granted on exactly this tenant or namespace, by username."""
+    holders = get_users_with_perms(
+        target, attach_perms=True, with_superusers=False, with_group_users=False,
+        only_with_perms_in=ALL_ROLE_CODENAMES,
+    )
+    roles = [(user, role_from_codenames(set(codenames))) for user, codenames in holders.items()]
+    return sorted(((user, role) for user, role in roles if role is not None), key=lambda pair: pair[0].username)
 
 
 def _granted_codenames(user, objects: list[Tenant | Namespace]) -> set[str]:

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.tenants",
     "apps.configs",
     "apps.audit",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -108,6 +109,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".local" / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The web dashboard (apps/dashboard) signs people in with a session; the API keeps to JWT.
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:namespaces"
+LOGOUT_REDIRECT_URL = "dashboard:login"
 
 # Request bodies above this answer 413 before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("NOREBOOT_MAX_BODY_BYTES", 1024 * 1024)

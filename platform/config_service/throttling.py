@@ -35,7 +35,9 @@ class LoginPerUsernameThrottle(SharedCounterThrottle):
     scope = "login_username"
 
     def get_cache_key(self, request, view):
-        username = request.data.get("username") if isinstance(request.data, dict) else None
+        # The API's parsed body, or the dashboard's sign-in form.
+        data = getattr(request, "data", None) or request.POST
+        username = data.get("username") if hasattr(data, "get") else None
         if not isinstance(username, str) or not username:
             return None
         # Hashed: a username may hold any character, a cache key may not.

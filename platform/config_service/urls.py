@@ -55,6 +55,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("ui/", include("apps.dashboard.urls")),
 ]
 
 handler400 = "config_service.errors.json_bad_request"

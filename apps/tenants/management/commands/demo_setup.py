@@ -54,6 +54,7 @@ class Command(BaseCommand):
         out = sys.stderr if shell else sys.stdout
         out.write(
             "\nNo-Reboot HQ demo\n"
+            f"  dashboard      http://127.0.0.1:8000/ui/  (sign in as the demo user)\n"
             f"  API            http://127.0.0.1:8000/api/docs/\n"
             f"  Django admin   http://127.0.0.1:8000/admin/  user {STAFF_USER} / {STAFF_PASSWORD}\n"
             f"  demo user      {DEMO_USER} / {DEMO_PASSWORD} (admin of tenant {DEMO_TENANT})\n"

@@ -1,0 +1,186 @@
+"""Forms of the dashboard: they turn what a person typed into the values the
+services take, and carry errors back to the field they belong to."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from django import forms
+
+from apps.audit.models import AuditEvent
+from apps.configs.models import CONFIG_NAME_MAX_LENGTH, config_name_validator
+from apps.tenants.roles import Role
+from apps.tenants.serializers import ServiceTokenCreateSerializer
+
+# How a value is edited: the input that fits its JSON type.
+VALUE_KINDS = {
+    "boolean": "On/off",
+    "number": "Number",
+    "string": "Text",
+    "json": "JSON (object or list)",
+}
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_TRUE = {"true", "on", "1", "yes"}
+_FALSE = {"", "false", "off", "0", "no"}
+
+
+def value_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "json"
+
+
+def value_text(value: Any, kind: str) -> str:
+    """The text an input of that kind shows for the value."""
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind == "string":
+        return value
+    return json.dumps(value, indent=2 if kind == "json" else None, ensure_ascii=False)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_value(kind: str, text: str) -> Any:
+    if kind == "boolean":
+        word = text.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise forms.ValidationError("Enter true or false.")
+    if kind == "number":
+        text = text.strip()
+        try:
+            number = int(text) if _INTEGER.match(text) else float(text)
+        except ValueError:
+            raise forms.ValidationError("Enter a number, e.g. 30 or 2.5.") from None
+        if not math.isfinite(number):
+            raise forms.ValidationError("Enter a finite number.")
+        return number
+    if kind == "string":
+        return text
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise forms.ValidationError(
+            f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
+        ) from None
+    except ValueError as error:
+        raise forms.ValidationError(f"Not valid JSON: {error}.") from None
+
+
+class ProductionConfirmation(forms.Form):
+    confirm_production = forms.BooleanField(required=False)
+
+
+class ConfigChangeForm(ProductionConfirmation):
+    """A new value for one config. The first post previews it; a save is taken
+    only for exactly the value that was previewed."""
+
+    action = forms.ChoiceField(choices=[("preview", "Preview"), ("save", "Save")], required=False)
+    kind = forms.ChoiceField(choices=VALUE_KINDS.items())
+    value = forms.CharField(required=False, strip=False)
+    comment = forms.CharField(required=False, max_length=500)
+    # The version the person saw: a change made meanwhile is refused, not overwritten.
+    expected_version = forms.IntegerField(required=False, min_value=0)
+    previewed = forms.CharField(required=False, strip=False)
+
+    def clean(self):
+        data = super().clean()
+        if "kind" in data and not self.has_error("value"):
+            try:
+                data["parsed_value"] = parse_value(data["kind"], data.get("value", ""))
+            except forms.ValidationError as error:
+                self.add_error("value", error)
+        return data
+
+    @property
+    def is_save(self) -> bool:
+        data = self.cleaned_data
+        return (
+            data.get("action") == "save"
+            and data.get("expected_version") is not None
+            and data.get("previewed") == canonical_json(data["parsed_value"])
+        )
+
+
+class ConfigAddForm(ConfigChangeForm):
+    name = forms.CharField(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator])
+
+
+class ConfigDeleteForm(ProductionConfirmation):
+    comment = forms.CharField(required=False, max_length=500)
+    expected_version = forms.IntegerField(min_value=0)
+
+
+class ConfigRollbackForm(ProductionConfirmation):
+    to_version = forms.IntegerField(min_value=1)
+    comment = forms.CharField(required=False, max_length=500)
+    expected_version = forms.IntegerField(min_value=0)
+
+
+class VersionDiffForm(forms.Form):
+    from_version = forms.IntegerField(min_value=1, required=False)
+    to_version = forms.IntegerField(min_value=1, required=False)
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self):
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+class AuditFilterForm(forms.Form):
+    namespace = forms.CharField(required=False, max_length=191, label="Namespace")
+    actor = forms.CharField(required=False, max_length=150, label="Actor (username)")
+    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
+    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), input_formats=DATETIME_LOCAL_FORMATS,
+                                label="Since (UTC)")
+    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), input_formats=DATETIME_LOCAL_FORMATS,
+                                label="Until (UTC)")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            self.add_error("until", "Until must be after since.")
+        return data
+
+
+class RoleGrantForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=[(role.label, role.label.title()) for role in Role], initial=Role.VIEWER.label)
+
+
+class RoleRevokeForm(forms.Form):
+    username = forms.CharField(max_length=150)
+
+
+class ServiceTokenCreateForm(forms.Form):
+    name = forms.CharField(max_length=100)
+
+    def clean_name(self) -> str:
+        # The API's rule for token names, so both ways in accept the same names.
+        check = ServiceTokenCreateSerializer(data={"name": self.cleaned_data["name"]})
+        if not check.is_valid():
+            raise forms.ValidationError([str(message) for message in check.errors["name"]])
+        return check.validated_data["name"]
+
+
+class ServiceTokenRevokeForm(forms.Form):
+    token_id = forms.IntegerField(min_value=1)

@@ -1,0 +1,22 @@
+import json
+
+from django import template
+from django.urls import reverse
+
+register = template.Library()
+
+
+@register.simple_tag
+def namespace_url(view: str, namespace, *extra) -> str:
+    """The URL of a dashboard page of the namespace: {% namespace_url "config-history" namespace name %}."""
+    return reverse(f"dashboard:{view}", args=[*namespace.path.split("/"), *extra])
+
+
+@register.filter
+def compact_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@register.filter
+def patch_path(path: str) -> str:
+    return path or "(whole value)"
