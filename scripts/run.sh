@@ -25,7 +25,9 @@ trap stop_all INT TERM EXIT
 
 tagged() {
     local tag="$1"; shift
-    "$@" 2>&1 | sed -u "s/^/[$tag] /" &
+    # Process substitution, not a pipe, so that $! is the program itself and
+    # stopping it stops the program rather than its log prefixer.
+    "$@" > >(sed -u "s/^/[$tag] /") 2>&1 &
     pids+=($!)
 }
 
