@@ -6,9 +6,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import Q
+from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_users_with_perms
 
 from apps.tenants.models import Namespace, Tenant
@@ -74,21 +77,27 @@ def role_holders(target: Tenant | Namespace) -> list[tuple[object, Role]]:
 
 def _granted_codenames(user, objects: list[Tenant | Namespace]) -> set[str]:
     """Role codenames granted to the user, directly or through a group, on any of
-    the objects. One query, whatever the number of objects."""
-    targets = Q()
-    for obj in objects:
-        content_type = ContentType.objects.get_for_model(obj)
-        targets |= Q(userobjectpermission__content_type=content_type,
-                     userobjectpermission__object_pk=str(obj.pk),
-                     userobjectpermission__user=user)
-        targets |= Q(groupobjectpermission__content_type=content_type,
-                     groupobjectpermission__object_pk=str(obj.pk),
-                     groupobjectpermission__group__user=user)
-    return set(
-        Permission.objects.filter(targets, codename__in=ALL_ROLE_CODENAMES)
-        .values_list("codename", flat=True)
-        .distinct()
-    )
+    the objects. One query, whatever the number of objects; written as SQL
+    because every request asks it, and building the ORM query cost more than
+    running it."""
+    targets = [(ContentType.objects.get_for_model(obj).pk, str(obj.pk)) for obj in objects]
+    on_targets = " OR ".join(["(grant_.content_type_id = %s AND grant_.object_pk = %s)"] * len(targets))
+    target_params = [value for target in targets for value in target]
+    user_table, group_table = UserObjectPermission._meta.db_table, GroupObjectPermission._meta.db_table
+    membership_table = get_user_model().groups.through._meta.db_table
+    sql = f"""
+        SELECT permission.codename FROM {user_table} grant_
+        JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
+        WHERE grant_.user_id = %s AND ({on_targets})
+        UNION
+        SELECT permission.codename FROM {group_table} grant_
+        JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
+        JOIN {membership_table} membership ON membership.group_id = grant_.group_id
+        WHERE membership.user_id = %s AND ({on_targets})
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, *target_params, user.pk, *target_params])
+        return {codename for (codename,) in cursor.fetchall()} & set(ALL_ROLE_CODENAMES)
 
 
 def namespace_role(principal, namespace: Namespace) -> Role | None:
