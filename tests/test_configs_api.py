@@ -123,3 +123,29 @@ def test_namespace_put__each_write__one_outbox_event_with_the_contract_payload(e
     }
     assert payload["changed_at"].endswith("Z") and len(payload["event_id"]) == 36
     assert event.request_id == "req-123"
+
+
+def test_snapshot_cache__over_its_size__evicts_the_least_recently_used():
+    from apps.configs.snapshot_cache import SnapshotBodyCache
+
+    cache = SnapshotBodyCache(max_bytes=10)
+    cache.put(1, 1, b"aaaa")
+    cache.put(1, 2, b"bbbb")
+    assert cache.get(1, 1) == b"aaaa"  # now the most recently used
+    cache.put(2, 1, b"cccc")
+    assert cache.get(1, 2) is None and cache.get(1, 1) == b"aaaa" and cache.get(2, 1) == b"cccc"
+    cache.put(3, 1, b"x" * 11)
+    assert cache.get(3, 1) is None
+
+
+def test_namespace_list__served_from_cache__a_write_still_shows_at_once(editor):
+    client, namespace, _ = editor
+    url = f"/api/v1/namespaces/{namespace.path}/configs/"
+    client.put(f"{url}a/", {"value": 1}, format="json")
+    assert body(client.get(url))["configs"][0]["value"] == 1
+    assert body(client.get(url))["configs"][0]["value"] == 1
+    client.put(f"{url}a/", {"value": 2}, format="json")
+    assert body(client.get(url)) | {"configs": None} == {
+        "namespace": namespace.path, "revision": 2, "topic": "config_updates", "partitions": 6, "configs": None,
+    }
+    assert body(client.get(url))["configs"][0]["value"] == 2

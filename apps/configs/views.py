@@ -1,9 +1,11 @@
 import jsonpatch
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +28,7 @@ from apps.configs.serializers import (
     SpecConfigSerializer,
     SpecConfigUpdateSerializer,
 )
+from apps.configs.snapshot_cache import snapshot_bodies
 from apps.errors import InvalidInput
 from apps.tenants.roles import Role
 from apps.tenants.selectors import namespace_for
@@ -96,15 +99,26 @@ class NamespaceConfigsView(NamespaceScopedView):
         # "unchanged", which is most of what polling clients ask.
         if etag_matches(request, quoted(self.namespace.revision)):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": quoted(self.namespace.revision)})
+        cached = snapshot_bodies.get(self.namespace.pk, self.namespace.revision)
+        if cached is not None:
+            return snapshot_response(cached, self.namespace.revision)
         revision, configs = selectors.namespace_snapshot(self.namespace)
-        body = {
+        body = JSONRenderer().render({
             "namespace": self.namespace.path,
             "revision": revision,
             "topic": settings.KAFKA_TOPIC,
             "partitions": settings.KAFKA_PARTITIONS,
             "configs": configs,
-        }
-        return Response(body, headers={"ETag": quoted(revision)})
+        })
+        snapshot_bodies.put(self.namespace.pk, revision, body)
+        return snapshot_response(body, revision)
+
+
+def snapshot_response(body: bytes, revision: int) -> HttpResponse:
+    # Already rendered JSON: handed out as it is, without DRF rendering it again.
+    response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = quoted(revision)
+    return response
 
 
 class ConfigScopedView(NamespaceScopedView):

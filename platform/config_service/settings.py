@@ -203,6 +203,9 @@ OUTBOX_POLL_SECONDS = float(env_str("NOREBOOT_OUTBOX_POLL_SECONDS", "5"))
 # /readyz reports not ready when the oldest unpublished event is older than this.
 OUTBOX_READY_LAG_SECONDS = float(env_str("NOREBOOT_OUTBOX_READY_LAG_SECONDS", "60"))
 
+# Rendered snapshots kept per worker (apps/configs/snapshot_cache.py).
+SNAPSHOT_CACHE_MAX_BYTES = env_int("NOREBOOT_SNAPSHOT_CACHE_MAX_BYTES", 64 * 1024 * 1024)
+
 # Limits on what one request may store.
 CONFIG_VALUE_MAX_BYTES = env_int("NOREBOOT_CONFIG_VALUE_MAX_BYTES", 64 * 1024)
 CONFIG_VALUE_MAX_DEPTH = env_int("NOREBOOT_CONFIG_VALUE_MAX_DEPTH", 32)

@@ -1,0 +1,118 @@
+"""Where the machine's CPU went during a phase, from /proc: the whole machine
+(busy share of all CPUs), and CPU seconds of process groups: the API
+(gunicorn master and workers), the relay, PostgreSQL (every postgres
+process, other people's too), Kafka (the broker JVM), the benchmark's own
+processes, and everything else."""
+
+from __future__ import annotations
+
+import os
+import time
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _machine() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]), idle
+
+
+def _processes() -> dict[int, tuple[int, str, int, str, int]]:
+    """pid -> (ppid, comm, cpu ticks, cmdline, ticks of reaped children)"""
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1: stat.rindex(")")]
+        rest = stat[stat.rindex(")") + 2:].split()
+        ppid = int(rest[1])
+        ticks = int(rest[11]) + int(rest[12])  # utime + stime
+        reaped = int(rest[13]) + int(rest[14])  # cutime + cstime: children it has waited for
+        procs[int(entry)] = (ppid, comm, ticks, cmdline, reaped)
+    return procs
+
+
+class CpuMeter:
+    """Snapshots before and after a phase; groups are resolved at each snapshot."""
+
+    def __init__(self, roots: dict[str, list[int]]) -> None:
+        # roots: group name -> pids whose whole process trees belong to it
+        self.roots = roots
+        self._start = None
+
+    def _sample(self):
+        procs = _processes()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, *_rest) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+
+        def tree(pid: int) -> set[int]:
+            seen, stack = set(), [pid]
+            while stack:
+                p = stack.pop()
+                if p in seen or p not in procs:
+                    continue
+                seen.add(p)
+                stack.extend(children.get(p, ()))
+            return seen
+
+        owner: dict[int, str] = {}
+        for group, pids in self.roots.items():
+            for root in pids:
+                for pid in tree(root):
+                    owner.setdefault(pid, group)
+        for pid, (_ppid, comm, _ticks, cmdline, _reaped) in procs.items():
+            if pid in owner:
+                continue
+            if comm == "postgres" or cmdline.startswith("postgres"):
+                owner[pid] = "postgres"
+            elif "kafka.Kafka" in cmdline:
+                owner[pid] = "kafka"
+        # Group roots (our own processes) also count the children they reaped
+        # during the phase (short-lived load generators); other processes
+        # only their own time, so that a long-lived backend reaped by the
+        # postmaster does not land in one phase.
+        roots = {pid for pids in self.roots.values() for pid in pids}
+        per_pid = {
+            pid: ticks + (reaped if pid in roots else 0)
+            for pid, (_p, _c, ticks, _cmd, reaped) in procs.items()
+        }
+        return time.monotonic(), _machine(), per_pid, owner
+
+    def start(self) -> None:
+        self._start = self._sample()
+
+    def stop(self) -> dict:
+        assert self._start is not None
+        t0, (total0, idle0), ticks0, _owner0 = self._start
+        t1, (total1, idle1), ticks1, owner1 = self._sample()
+        groups: dict[str, float] = {}
+        accounted = 0.0
+        for pid, ticks in ticks1.items():
+            # A process born during the phase counts from zero.
+            delta = (ticks - ticks0.get(pid, 0)) / TICKS
+            if delta <= 0:
+                continue
+            group = owner1.get(pid)
+            if group is None:
+                continue
+            groups[group] = groups.get(group, 0.0) + delta
+            accounted += delta
+        busy = ((total1 - total0) - (idle1 - idle0)) / TICKS
+        wall = t1 - t0
+        groups["other"] = max(0.0, busy - accounted)
+        cpus = os.cpu_count() or 1
+        return {
+            "wall_s": round(wall, 2),
+            "machine_busy_pct": round(100.0 * busy / max(1e-9, wall * cpus), 1),
+            "cpu_s": {k: round(v, 2) for k, v in sorted(groups.items())},
+        }

@@ -1,0 +1,200 @@
+"""The benchmark's fixtures and its in-process database work. Imported by
+bench/run.py after django.setup(); everything goes through the project's
+services (apps.tenants.services, apps.configs.services) except the bulk
+seeding of the 1,000- and 10,000-config read namespaces (see seed_bulk).
+
+Fixtures (created once, reused by later runs, in the main database):
+  user bench                tenant-wide admin of tenant `bench`, viewer of
+                            default/default/default (for GET /api/configs/)
+  bench/prop/live           propagation and polling (a small namespace)
+  bench/write/main          the API write benchmark
+  bench/write/ns0..ns7      the same with one namespace per writer
+  bench/floor/pg            the in-process write transaction (raw floor)
+  bench/reads/k1, k10       1,000 and 10,000 configs for the list and SDK figures
+Service tokens named `bench` are revoked and re-issued at every run.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from rest_framework_simplejwt.tokens import AccessToken
+
+from apps.audit.services import ChangeContext
+from apps.configs import services as config_services
+from apps.configs.models import Configuration, OutboxEvent
+from apps.tenants import services as tenant_services
+from apps.tenants.models import Namespace, ServiceToken, Tenant
+from apps.tenants.roles import Role, role_held
+
+TENANT = "bench"
+USER = "bench"
+TOKEN_NAME = "bench"
+NAMESPACES = {
+    "prop": ("prop", "live"),
+    "write": ("write", "main"),
+    "floor": ("floor", "pg"),
+    "k1": ("reads", "k1"),
+    "k10": ("reads", "k10"),
+    **{f"write{i}": ("write", f"ns{i}") for i in range(8)},
+}
+READ_SIZES = {"k1": 1_000, "k10": 10_000}
+PROP_NAME = "prop"
+
+
+def _value_for(i: int):
+    """A realistic mix of config values: numbers, flags, strings, small objects."""
+    kind = i % 5
+    if kind == 0:
+        return i
+    if kind == 1:
+        return i / 7.0
+    if kind == 2:
+        return i % 2 == 0
+    if kind == 3:
+        return f"value-{i}-" + "x" * (i % 40)
+    return {"enabled": True, "limit": i, "regions": ["eu-west-1", "us-east-1"], "ratio": 0.25}
+
+
+def ensure_fixtures() -> dict:
+    users = get_user_model().objects
+    user = users.filter(username=USER).first()
+    if user is None:
+        user = users.create_user(USER)  # no usable password: the bench mints its JWT
+    context = ChangeContext(actor=user, request_id="bench-setup")
+    tenant = Tenant.objects.filter(slug=TENANT).first() or tenant_services.tenant_create(
+        slug=TENANT, name="Benchmarks", context=context
+    )
+    if role_held(user, tenant) != Role.ADMIN:
+        tenant_services.role_grant(target=tenant, user=user, role=Role.ADMIN, context=context)
+    default = Namespace.objects.get(path="default/default/default")
+    if role_held(user, default) is None:
+        tenant_services.role_grant(target=default, user=user, role=Role.VIEWER, context=context)
+
+    namespaces = {}
+    for key, (environment, service) in NAMESPACES.items():
+        path = Namespace.path_of(TENANT, environment, service)
+        namespaces[key] = Namespace.objects.filter(path=path).first() or tenant_services.namespace_create(
+            tenant=tenant, environment=environment, service=service, context=context
+        )
+
+    # The propagation namespace: a handful of values, as a real service has.
+    prop = namespaces["prop"]
+    present = set(Configuration.objects.filter(namespace=prop, is_active=True).values_list("name", flat=True))
+    for i in range(10):
+        if f"c{i}" not in present:
+            config_services.config_set(namespace=prop, name=f"c{i}", value=_value_for(i), context=context)
+    if PROP_NAME not in present:
+        config_services.config_set(namespace=prop, name=PROP_NAME, value=0, context=context)
+
+    seeded = {key: seed_bulk(namespaces[key], size, user) for key, size in READ_SIZES.items()}
+
+    tokens = {}
+    for key in ("prop", "k1", "k10"):
+        namespace = namespaces[key]
+        for old in ServiceToken.objects.filter(namespace=namespace, name=TOKEN_NAME, revoked_at__isnull=True):
+            tenant_services.service_token_revoke(token=old, context=context)
+        _, secret = tenant_services.service_token_create(namespace=namespace, name=TOKEN_NAME, context=context)
+        tokens[key] = secret
+
+    access = AccessToken.for_user(user)
+    access.set_exp(lifetime=timedelta(hours=2))
+    return {
+        "user": user,
+        "namespaces": namespaces,
+        "paths": {key: ns.path for key, ns in namespaces.items()},
+        "tokens": tokens,
+        "jwt": str(access),
+        "seeded": seeded,
+    }
+
+
+@transaction.atomic
+def seed_bulk(namespace: Namespace, size: int, user) -> dict:
+    """Top the namespace up to `size` active configs named k00000... in one
+    transaction: one revision, no outbox events, no audit rows.
+
+    Deliberately not config_set: 10,000 audited, published writes would take
+    minutes and flood the topic, and the write path is measured on its own.
+    The rows are exactly what config_set writes (version 1, active, the
+    revision of the change), so the read path sees ordinary data."""
+    started = time.monotonic()
+    Namespace.objects.select_for_update().filter(pk=namespace.pk).values_list("pk").get()
+    present = set(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", flat=True))
+    missing = [f"k{i:05d}" for i in range(size) if f"k{i:05d}" not in present]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE tenants_namespace SET revision = revision + 1 WHERE id = %s RETURNING revision", [namespace.pk]
+            )
+            (revision,) = cursor.fetchone()
+        Configuration.objects.bulk_create(
+            [
+                Configuration(namespace=namespace, name=name, value=_value_for(int(name[1:])), version=1,
+                              is_active=True, revision=revision, created_by=user, comment="bench seed")
+                for name in missing
+            ],
+            batch_size=2000,
+        )
+    return {"added": len(missing), "seconds": round(time.monotonic() - started, 2)}
+
+
+def namespace_revision(namespace: Namespace) -> int:
+    return Namespace.objects.filter(pk=namespace.pk).values_list("revision", flat=True).get()
+
+
+def pg_floor(namespace: Namespace, user, count: int, warmup: int = 5) -> list[float]:
+    """The versioned write transaction alone: config_set in this process,
+    timed from the call to its return (after COMMIT)."""
+    context = ChangeContext(actor=user, request_id="bench-floor")
+    namespace = Namespace.objects.select_related("tenant").get(pk=namespace.pk)
+    base = time.time_ns()
+    samples = []
+    for i in range(warmup + count):
+        t0 = time.monotonic_ns()
+        config_services.config_set(namespace=namespace, name="floor", value=base + i, context=context)
+        t1 = time.monotonic_ns()
+        if i >= warmup:
+            samples.append((t1 - t0) / 1e6)
+    return samples
+
+
+def outbox_times(namespace: Namespace, since_revision: int, timeout: float = 60.0) -> dict:
+    """Wait until every event of the namespace after since_revision is
+    published; returns {revision: (created_at, published_at)} and how many
+    were still unpublished at the timeout."""
+    deadline = time.monotonic() + timeout
+    events = OutboxEvent.objects.filter(namespace=namespace, revision__gt=since_revision)
+    while events.filter(published_at__isnull=True).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    rows = events.values_list("revision", "created_at", "published_at")
+    return {
+        "times": {rev: (created, published) for rev, created, published in rows},
+        "unpublished": sum(1 for _r, _c, p in rows if p is None),
+    }
+
+
+def version_check(namespace: Namespace, name: str, after_version: int) -> dict:
+    """Versions written after after_version: contiguous, revisions rising, one active row."""
+    rows = list(
+        Configuration.objects.filter(namespace=namespace, name=name, version__gt=after_version)
+        .order_by("version")
+        .values_list("version", "revision", "is_active")
+    )
+    versions = [v for v, _r, _a in rows]
+    revisions = [r for _v, r, _a in rows]
+    contiguous = versions == list(range(after_version + 1, after_version + 1 + len(versions)))
+    rising = all(a < b for a, b in zip(revisions, revisions[1:], strict=False))
+    active = Configuration.objects.filter(namespace=namespace, name=name, is_active=True).count()
+    return {"written": len(versions), "contiguous": contiguous, "revisions_rising": rising,
+            "active_rows": active, "first": versions[0] if versions else None,
+            "last": versions[-1] if versions else None}
+
+
+def latest_version(namespace: Namespace, name: str) -> int:
+    row = Configuration.objects.filter(namespace=namespace, name=name).order_by("-version").values_list(
+        "version", flat=True).first()
+    return row or 0
