@@ -1,11 +1,18 @@
 """Config core over the API: the seed spec's endpoints, namespaced reads and
 writes, versions, and the namespace revision."""
 
+import json
+import threading
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.configs.models import Configuration, OutboxEvent
 from apps.tenants.models import Namespace
 from tests.conftest import body
+from tests.support.processes import ApiServer
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +156,37 @@ def test_namespace_list__served_from_cache__a_write_still_shows_at_once(editor):
         "namespace": namespace.path, "revision": 2, "topic": "config_updates", "partitions": 6, "configs": None,
     }
     assert body(client.get(url))["configs"][0]["value"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_namespace_put__50_concurrent_http_writers_on_one_config__versions_1_to_50_one_active_revision_50(
+    editor, settings
+):
+    _, namespace, user = editor
+    token = str(AccessToken.for_user(user))
+    # The production server (gunicorn, several workers), not the test server with its short listen queue.
+    api = ApiServer(settings.DATABASES["default"]["NAME"])
+    api.start()
+    url = f"{api.url}/api/v1/namespaces/{namespace.path}/configs/contended/"
+    start = threading.Barrier(50)
+
+    def write(value: int) -> int:
+        request = urllib.request.Request(url, method="PUT", data=json.dumps({"value": value}).encode(),
+                                         headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"})
+        start.wait()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status
+
+    try:
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            statuses = list(pool.map(write, range(50)))
+    finally:
+        api.stop()
+    assert statuses == [201] * 50
+    versions = sorted(Configuration.objects.filter(namespace=namespace, name="contended").values_list("version", flat=True))
+    assert versions == list(range(1, 51))
+    assert Configuration.objects.filter(namespace=namespace, name="contended", is_active=True).count() == 1
+    namespace.refresh_from_db()
+    assert namespace.revision == 50
+    assert sorted(OutboxEvent.objects.filter(namespace=namespace).values_list("revision", flat=True)) == list(range(1, 51))
