@@ -128,3 +128,20 @@ def test_relay__two_running__only_one_publishes_and_the_standby_takes_over_when_
         standby.wait_for_output(f"{namespace.path} revision 20")
     finally:
         standby.stop()
+
+
+def test_relay__notifications_arriving_while_it_publishes__none_waits_for_the_safety_net_poll(
+    topic_tail, make_namespace, settings
+):
+    # With the safety-net poll a minute away, every event must be woken by its NOTIFY.
+    relay = RelayProcess(settings.DATABASES["default"]["NAME"], NOREBOOT_OUTBOX_POLL_SECONDS="60")
+    relay.start()
+    try:
+        relay.wait_for_output("relay active")
+        namespace = make_namespace()
+        for value in range(100):
+            config_set(namespace=namespace, name="n", value=value, context=WRITER)
+        messages = collect_through(topic_tail, namespace.path, 100, timeout=30)
+        assert_gapless_in_order(messages, 100)
+    finally:
+        relay.stop()

@@ -131,13 +131,15 @@ class OutboxRelay:
         raw = connection.connection
         deadline = time.monotonic() + timeout
         while not self._stop.is_set():
+            # psycopg2 also collects notifications while it runs other queries
+            # (the publish round just done): those are already here, and the
+            # socket will not signal them again.
+            raw.poll()
+            if raw.notifies:
+                raw.notifies.clear()
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             # Short slices so that a stop request is honoured quickly.
-            readable, _, _ = select.select([raw], [], [], min(remaining, 0.5))
-            if readable:
-                raw.poll()
-                if raw.notifies:
-                    raw.notifies.clear()
-                    return
+            select.select([raw], [], [], min(remaining, 0.5))

@@ -21,15 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def stack_env(database_name: str, **extra: str) -> dict[str, str]:
     """The environment of a platform process working on the test database."""
     database = settings.DATABASES["default"]
-    return dict(
+    env = dict(
         os.environ,
         DATABASE_URL=(
             f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/{database_name}"
         ),
         # Tests wait on real conditions; a fast safety-net poll keeps them short.
         NOREBOOT_OUTBOX_POLL_SECONDS="1",
-        **extra,
     )
+    env.update(extra)
+    return env
 
 
 class PlatformProcess:
