@@ -5,11 +5,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from apps.tenants.models import ServiceToken
+from apps.tenants.models import Namespace, ServiceToken
 from apps.tenants.roles import ServicePrincipal
 
 SERVICE_TOKEN_PREFIX = "nrb_"
@@ -37,17 +38,36 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, secret = header.partition(" ")
         if scheme != self.keyword or not secret.startswith(SERVICE_TOKEN_PREFIX):
             return None
-        token = (
-            ServiceToken.objects.filter(secret_hash=service_token_hash(secret.strip()), revoked_at__isnull=True)
-            .only("id", "name", "namespace_id", "last_used_at")
-            .first()
-        )
-        if token is None:
+        # Every client request passes here, so the token and its namespace come
+        # back from one statement, written as SQL: building the ORM query with
+        # its joins cost more than running it.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT token.id, token.name, token.last_used_at,
+                       namespace.id, namespace.path, namespace.revision, namespace.tenant_id,
+                       namespace.environment_id, namespace.service_id, namespace.created_at
+                FROM {ServiceToken._meta.db_table} token
+                JOIN {Namespace._meta.db_table} namespace ON namespace.id = token.namespace_id
+                WHERE token.secret_hash = %s AND token.revoked_at IS NULL
+                """,
+                [service_token_hash(secret.strip())],
+            )
+            row = cursor.fetchone()
+        if row is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked service token.")
+        token_id, token_name, last_used_at, *namespace_fields = row
+        namespace = Namespace(
+            **dict(zip(("id", "path", "revision", "tenant_id", "environment_id", "service_id", "created_at"),
+                       namespace_fields, strict=True))
+        )
         now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ServiceToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return ServicePrincipal(token_id=token.pk, token_name=token.name, namespace_id=token.namespace_id), token
+        if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+            ServiceToken.objects.filter(pk=token_id).update(last_used_at=now)
+        principal = ServicePrincipal(
+            token_id=token_id, token_name=token_name, namespace_id=namespace.pk, namespace=namespace
+        )
+        return principal, token_id
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'

@@ -4,7 +4,7 @@ permissions into a caller's role on a namespace or tenant."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -53,6 +53,8 @@ class ServicePrincipal:
     token_id: int
     token_name: str
     namespace_id: int
+    # Loaded with the token, so a client's request needs no second lookup.
+    namespace: Namespace | None = field(default=None, compare=False, repr=False)
 
     is_authenticated = True
     is_active = True

@@ -9,6 +9,7 @@ from apps.errors import NotFound, PermissionDenied
 from apps.tenants.models import Namespace, Tenant
 from apps.tenants.roles import (
     Role,
+    ServicePrincipal,
     namespace_role,
     tenant_role,
     visible_namespaces_filter,
@@ -30,11 +31,12 @@ def tenants_visible_to(principal) -> QuerySet[Tenant]:
 def namespace_for(principal, *, tenant: str, environment: str, service: str, minimum: Role) -> tuple[Namespace, Role]:
     """The namespace at that path with the caller's role on it. A namespace the
     caller may not see is not found, whether it exists or not."""
-    namespace = (
-        Namespace.objects.select_related("tenant", "environment")
-        .filter(path=Namespace.path_of(tenant, environment, service))
-        .first()
-    )
+    path = Namespace.path_of(tenant, environment, service)
+    if isinstance(principal, ServicePrincipal) and principal.namespace is not None:
+        # A token reads the one namespace it came with, loaded by the same query.
+        namespace = principal.namespace if principal.namespace.path == path else None
+    else:
+        namespace = Namespace.objects.select_related("tenant", "environment").filter(path=path).first()
     role = namespace_role(principal, namespace) if namespace is not None else None
     if role is None:
         raise NotFound("Namespace not found.")
