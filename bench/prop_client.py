@@ -40,7 +40,8 @@ def main() -> None:
     threading.Thread(target=reporter, daemon=True).start()
 
     def make(index: int) -> ConfigClient:
-        client = ConfigClient(spec["namespace"], spec["api_url"], spec["token"], spec["bootstrap"],
+        client = ConfigClient(namespace=spec["namespace"], api_url=spec["api_url"], token=spec["token"],
+                              kafka_bootstrap=spec["bootstrap"],
                               kafka_config=spec.get("kafka_config") or None)
 
         def on_change(name, old, new, _index=index):

@@ -4,7 +4,7 @@
              in place, the listener started) and the process RSS around it.
   micro:     get() against a plain dict.get on the same values, interleaved
              in the same process; then the cost of applying one decoded
-             event (the client's own _apply_event, listener stopped) per
+             event (the client's own store.apply, listener stopped) per
              namespace size.
 
 Prints one JSON line.
@@ -30,7 +30,8 @@ def rss_kb() -> int:
 def bootstrap(spec: dict) -> dict:
     from noreboot import ConfigClient
 
-    client = ConfigClient(spec["namespace"], spec["api_url"], spec["token"], spec["bootstrap"])
+    client = ConfigClient(namespace=spec["namespace"], api_url=spec["api_url"], token=spec["token"],
+                          kafka_bootstrap=spec["bootstrap"])
     before = rss_kb()
     t0 = time.perf_counter_ns()
     client.start()
@@ -78,7 +79,7 @@ def apply_cost(client, events: int) -> list[float]:
     clock = time.perf_counter_ns
     for event in decoded:
         t0 = clock()
-        result = client._apply_event(event)
+        result = client._store.apply(event)
         costs.append((clock() - t0) / 1000.0)
         if result.outcome is not Outcome.APPLIED:
             raise SystemExit(f"event not applied: {result}")
@@ -90,7 +91,8 @@ def micro(spec: dict) -> dict:
 
     out: dict = {"apply_us": {}}
     for target in spec["targets"]:  # [{namespace, token, label, get: bool}]
-        client = ConfigClient(target["namespace"], spec["api_url"], target["token"], spec["bootstrap"]).start()
+        client = ConfigClient(namespace=target["namespace"], api_url=spec["api_url"], token=target["token"],
+                              kafka_bootstrap=spec["bootstrap"]).start()
         if target.get("get"):
             out["get"] = get_cost(client, spec["repeat"], spec["number"])
             out["get"]["configs"] = len(client.snapshot())

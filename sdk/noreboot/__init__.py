@@ -2,13 +2,13 @@
 
     from noreboot import ConfigClient
 
-    with ConfigClient("acme/prod/checkout") as config:
+    with ConfigClient(namespace="acme/prod/checkout", api_url=..., token=...) as config:
         timeout = config.get_float("timeout", 1.0)
 
 Importing this package imports neither Django nor anything of the server.
 """
 
-from noreboot.client import ConfigClient
+from noreboot.client import ClientStatus, ConfigClient
 from noreboot.errors import (
     ApiError,
     ApiUnavailable,
@@ -22,10 +22,11 @@ __all__ = [
     "ApiError",
     "ApiUnavailable",
     "AuthenticationError",
+    "ClientStatus",
     "ConfigClient",
     "NamespaceNotFound",
     "NoRebootError",
     "SnapshotUnavailable",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

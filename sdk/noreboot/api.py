@@ -1,19 +1,25 @@
-"""The snapshot endpoint of the config service, over the standard library.
+"""The config service's endpoints the SDK uses: a namespace's snapshot and its Kafka credentials.
 
-``urllib`` rather than ``requests`` keeps the SDK's only dependency the Kafka
-client. Every failure is mapped to one of two kinds: ``ApiError`` (the
-server refused: retrying will not help) or ``ApiUnavailable`` (transient).
+Every failure is mapped to one of two kinds: ``ApiError`` (the server
+refused: retrying will not help) or ``ApiUnavailable`` (transient).
 """
 
-import http.client
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from noreboot.errors import ApiError, ApiUnavailable, AuthenticationError, NamespaceNotFound
 from noreboot.snapshot import Snapshot, snapshot_from_configs
+from noreboot.transport import HttpClient, HttpResponse
+
+# A body that is not what the contract says is treated as a broken deployment
+# (a proxy's HTML page, a half-written response): transient.
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError)
+
+
+def namespace_path(namespace: str) -> str:
+    """``acme/prod/checkout`` -> ``/api/v1/namespaces/acme/prod/checkout``, each slug quoted."""
+    return "/api/v1/namespaces/" + "/".join(urllib.parse.quote(part, safe="") for part in namespace.split("/"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,84 +34,108 @@ class Route:
 class SnapshotResponse:
     snapshot: Snapshot
     route: Route
+    digest: str | None  # the service's digest of the values; None from a service that sends none
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaCredentials:
+    """The token's own Kafka principal, as ``kafka-credentials/`` hands it out."""
+
+    bootstrap_servers: str
+    security_protocol: str
+    sasl_mechanism: str
+    username: str
+    password: str = field(repr=False)
+    topic: str
+    partitions: int
+    ca_pem: str = field(repr=False)
 
 
 class ConfigApi:
-    """Fetches the snapshot of one namespace."""
+    """The endpoints of one namespace, over the package's HTTP client."""
 
-    def __init__(self, api_url: str, token: str, namespace: str, *, timeout: float) -> None:
-        tenant, environment, service = (urllib.parse.quote(part, safe="") for part in namespace.split("/"))
+    def __init__(self, http: HttpClient, namespace: str) -> None:
         self.namespace = namespace
-        self.url = f"{api_url.rstrip('/')}/api/v1/namespaces/{tenant}/{environment}/{service}/configs/"
-        self._token = token
-        self._timeout = timeout
+        self.http = http
+        self._path = namespace_path(namespace)
+
+    @property
+    def url(self) -> str:
+        """The snapshot URL (for messages)."""
+        return f"{self.http.base_url}{self._path}/configs/"
 
     def fetch(self, *, if_none_match: int | None = None, timeout: float | None = None) -> SnapshotResponse | None:
         """The current snapshot, or ``None`` if its revision is still ``if_none_match``."""
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
-        if if_none_match is not None:
-            # The server's ETag is the namespace revision, quoted.
-            headers["If-None-Match"] = f'"{if_none_match}"'
-        request = urllib.request.Request(self.url, headers=headers, method="GET")
+        # The server's ETag is the namespace revision, quoted.
+        headers = {"If-None-Match": f'"{if_none_match}"'} if if_none_match is not None else None
+        response = self.http.request("GET", f"{self._path}/configs/", headers=headers, timeout=timeout)
+        if response.status == 304:
+            return None
+        self._raise_for_status(response)
         try:
-            with urllib.request.urlopen(request, timeout=timeout or self._timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            # urllib reports 304 as an error because it is not 2xx.
-            if exc.code == 304:
-                return None
-            raise self._error_for_status(exc.code, exc) from exc
-        except urllib.error.URLError as exc:
-            raise ApiUnavailable(f"config service unreachable at {self.url}: {exc.reason}") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            # Timeouts and resets while reading the body land here.
-            raise ApiUnavailable(f"config service failed at {self.url}: {exc!r}") from exc
-        return self._parse(body)
+            payload = response.json()
+            if payload.get("namespace") != self.namespace:
+                raise ValueError(f"snapshot is for {payload.get('namespace')!r}, not {self.namespace!r}")
+            route = Route(topic=_non_empty(payload, "topic"), partitions=_positive(payload, "partitions"))
+            digest = payload.get("digest")
+            if digest is not None and not isinstance(digest, str):
+                raise ValueError("digest must be a string")
+            snapshot = snapshot_from_configs(self.namespace, payload["revision"], payload["configs"])
+        except _MALFORMED as exc:
+            raise ApiUnavailable(f"unexpected snapshot response from {self.url}: {exc}") from exc
+        return SnapshotResponse(snapshot=snapshot, route=route, digest=digest)
 
-    def _error_for_status(self, status: int, exc: urllib.error.HTTPError) -> Exception:
-        detail = _error_detail(exc)
+    def kafka_credentials(self, *, timeout: float | None = None) -> KafkaCredentials:
+        """The token's current Kafka credential (the same one on every call: this never rotates it)."""
+        response = self.http.request("POST", f"{self._path}/kafka-credentials/", body={}, timeout=timeout)
+        self._raise_for_status(response)
+        try:
+            payload = response.json()
+            ca_pem = payload.get("ca_pem") or ""  # empty for a broker without TLS
+            if not isinstance(ca_pem, str):
+                raise ValueError("ca_pem must be a string")
+            return KafkaCredentials(
+                bootstrap_servers=_non_empty(payload, "bootstrap_servers"),
+                security_protocol=_non_empty(payload, "security_protocol"),
+                sasl_mechanism=_non_empty(payload, "sasl_mechanism"),
+                username=_non_empty(payload, "username"),
+                password=_non_empty(payload, "password"),
+                topic=_non_empty(payload, "topic"),
+                partitions=_positive(payload, "partitions"),
+                ca_pem=ca_pem,
+            )
+        except _MALFORMED as exc:
+            raise ApiUnavailable(f"unexpected Kafka credentials response from {self.url}: {exc}") from exc
+
+    def _raise_for_status(self, response: HttpResponse) -> None:
+        status = response.status
+        if status < 400:
+            return
+        message = response.error_detail().message
+        detail = f": {message}" if message else ""
         if status in (401, 403):
-            return AuthenticationError(
+            raise AuthenticationError(
                 f"config service rejected the token for {self.namespace} ({status}){detail}", status=status
             )
         if status == 404:
-            return NamespaceNotFound(
+            raise NamespaceNotFound(
                 f"namespace {self.namespace} not found or not visible to this token{detail}", status=status
             )
         # Overload and gateway errors pass; other 4xx mean this client is wrong.
         if status == 429 or status >= 500:
-            return ApiUnavailable(f"config service answered {status} at {self.url}{detail}")
-        return ApiError(f"config service answered {status} at {self.url}{detail}", status=status)
-
-    def _parse(self, body: bytes) -> SnapshotResponse:
-        # A body that is not what the contract says is treated as a broken
-        # deployment (a proxy's HTML page, a half-written response): transient.
-        try:
-            payload = json.loads(body)
-            if payload.get("namespace") != self.namespace:
-                raise ValueError(f"snapshot is for {payload.get('namespace')!r}, not {self.namespace!r}")
-            topic = payload["topic"]
-            partitions = payload["partitions"]
-            if not isinstance(topic, str) or not topic:
-                raise ValueError("topic must be a non-empty string")
-            if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
-                raise ValueError("partitions must be a positive integer")
-            snapshot = snapshot_from_configs(self.namespace, payload["revision"], payload["configs"])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ApiUnavailable(f"unexpected snapshot response from {self.url}: {exc}") from exc
-        return SnapshotResponse(snapshot=snapshot, route=Route(topic=topic, partitions=partitions))
+            raise ApiUnavailable(f"config service answered {status} at {self.url}{detail}")
+        raise ApiError(f"config service answered {status} at {self.url}{detail}", status=status)
 
 
-def _error_detail(exc: urllib.error.HTTPError) -> str:
-    """The server's error message, if its body has one, for the exception text."""
-    try:
-        body = json.loads(exc.read() or b"null")
-    except (ValueError, OSError):
-        return ""
-    # The server's error shape may nest the message one level down.
-    for candidate in (body, body.get("error") if isinstance(body, dict) else None):
-        if isinstance(candidate, dict):
-            for key in ("detail", "message"):
-                if isinstance(candidate.get(key), str):
-                    return f": {candidate[key]}"
-    return ""
+def _non_empty(payload: dict, key: str) -> str:
+    value: Any = payload[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string")
+    return value
+
+
+def _positive(payload: dict, key: str) -> int:
+    value: Any = payload[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{key} must be a positive integer")
+    return value

@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from noreboot.frozen import freeze
 from noreboot.snapshot import Snapshot
 
 logger = logging.getLogger("noreboot")
@@ -78,4 +79,5 @@ class SnapshotCache:
             # A damaged cache is no reason to fail: it is only a fallback.
             logger.warning("ignoring unusable config cache %s: %s", self.path, exc)
             return None
-        return Snapshot(namespace=self.namespace, revision=revision, values=values)
+        frozen = {name: freeze(value) for name, value in values.items()}
+        return Snapshot(namespace=self.namespace, revision=revision, values=frozen)

@@ -1,9 +1,8 @@
 """``ConfigClient``: live configuration of one namespace, read without locks.
 
-The client holds a reference to an immutable ``Snapshot``. Reads look up
-that snapshot's dict and never lock or do I/O; the listener thread is the
-only writer and replaces the reference whole (one attribute assignment,
-atomic in CPython), then wakes waiters and calls listeners.
+The client serves an immutable ``Snapshot`` held by its ``SnapshotStore``.
+Reads look up that snapshot's dict and never lock or do I/O; the listener
+thread is the only writer and replaces the snapshot whole (see ``store``).
 """
 
 import logging
@@ -11,7 +10,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from noreboot.api import ConfigApi, Route
@@ -19,98 +20,135 @@ from noreboot.cache import SnapshotCache
 from noreboot.errors import ApiUnavailable, SnapshotUnavailable
 from noreboot.listener import KafkaListener
 from noreboot.retry import Backoff
-from noreboot.snapshot import (
-    MISSING,
-    SOURCE_API,
-    SOURCE_CACHE,
-    ApplyResult,
-    Change,
-    Outcome,
-    Snapshot,
-    apply_event,
-    diff,
-)
+from noreboot.snapshot import SOURCE_API, SOURCE_CACHE, Snapshot
+from noreboot.store import ChangeCallback, SnapshotStore
+from noreboot.transport import HttpClient
 
 logger = logging.getLogger("noreboot")
 
-ChangeCallback = Callable[[str, Any, Any], None]
-
 _NAMESPACE = re.compile(r"[a-z0-9-]+/[a-z0-9-]+/[a-z0-9-]+")
+# The order of the settings in the positional calls of 0.1.
+_POSITIONAL_SETTINGS = ("namespace", "api_url", "token", "kafka_bootstrap", "cache_dir")
 
 
-def _setting(value: str | None, env_var: str, what: str) -> str:
-    if value is None:
-        value = os.environ.get(env_var) or None
+@dataclass(frozen=True, slots=True)
+class ClientStatus:
+    """What ``ConfigClient.status()`` reports; see the SDK README for each field."""
+
+    source: str | None  # "api", "cache", or None before start()
+    revision: int  # of the values served
+    feed: str | None  # "kafka" or "polling": how changes arrive; None until start()
+    connected: bool  # the feed is in step now
+    last_error: str | None  # the latest failure the listener met, kept after recovery
+    lag: int | None  # Kafka messages on the namespace's partition not read yet
+
+
+def _setting(value: str | None, env_var: str) -> str | None:
+    return value if value is not None else os.environ.get(env_var) or None
+
+
+def _required(value: str | None, env_var: str, what: str) -> str:
+    value = _setting(value, env_var)
     if not value:
         raise ValueError(f"ConfigClient needs {what}: pass it or set {env_var}")
     return value
 
 
+def _positional_settings(positional: tuple[Any, ...], settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` completed from a positional call of 0.1, which still works, with a warning."""
+    if len(positional) > len(_POSITIONAL_SETTINGS):
+        raise TypeError(f"ConfigClient takes at most {len(_POSITIONAL_SETTINGS)} positional arguments")
+    warnings.warn(
+        "ConfigClient's settings are keyword arguments: ConfigClient(namespace=..., api_url=..., token=...); "
+        "positional ones will stop working in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    completed = dict(settings)
+    for name, value in zip(_POSITIONAL_SETTINGS, positional, strict=False):
+        if completed[name] is not None:
+            raise TypeError(f"ConfigClient got {name} both by position and by keyword")
+        completed[name] = value
+    return completed
+
+
 class ConfigClient:
     """Live configuration of one namespace (``tenant/environment/service``).
 
-    Each of ``namespace``, ``api_url``, ``token`` and ``kafka_bootstrap``
-    falls back to ``NOREBOOT_NAMESPACE``, ``NOREBOOT_URL``, ``NOREBOOT_TOKEN``
-    and ``NOREBOOT_KAFKA_BOOTSTRAP``; ``cache_dir`` to ``NOREBOOT_CACHE_DIR``
-    (no disk cache if neither is set).
+    Each of ``namespace``, ``api_url``, ``token``, ``kafka_bootstrap`` and
+    ``cache_dir`` falls back to ``NOREBOOT_NAMESPACE``, ``NOREBOOT_URL``,
+    ``NOREBOOT_TOKEN``, ``NOREBOOT_KAFKA_BOOTSTRAP`` and
+    ``NOREBOOT_CACHE_DIR``. Without ``kafka_bootstrap`` the client asks the
+    config service for the token's own Kafka credentials (or polls, if the
+    token gets none); without ``cache_dir`` there is no disk cache.
     """
 
     def __init__(
         self,
+        *positional: Any,
         namespace: str | None = None,
         api_url: str | None = None,
         token: str | None = None,
         kafka_bootstrap: str | None = None,
         cache_dir: str | os.PathLike | None = None,
-        *,
         snapshot_timeout: float = 30.0,
         http_timeout: float = 5.0,
         kafka_config: Mapping[str, Any] | None = None,
         poll_timeout: float = 0.1,
+        poll_interval: float = 1.0,
         resync_after_outage: float = 30.0,
         refresh_interval: float = 300.0,
         cache_write_interval: float = 1.0,
     ) -> None:
-        self.namespace = _setting(namespace, "NOREBOOT_NAMESPACE", "a namespace")
+        if positional:
+            given = {
+                "namespace": namespace,
+                "api_url": api_url,
+                "token": token,
+                "kafka_bootstrap": kafka_bootstrap,
+                "cache_dir": cache_dir,
+            }
+            settings = _positional_settings(positional, given)
+            namespace, api_url, token = settings["namespace"], settings["api_url"], settings["token"]
+            kafka_bootstrap, cache_dir = settings["kafka_bootstrap"], settings["cache_dir"]
+        self.namespace = _required(namespace, "NOREBOOT_NAMESPACE", "a namespace")
         if not _NAMESPACE.fullmatch(self.namespace):
             raise ValueError(
                 f"namespace must look like tenant/environment/service in lowercase slugs, got {self.namespace!r}"
             )
-        self.api_url = _setting(api_url, "NOREBOOT_URL", "the config service URL")
-        self.kafka_bootstrap = _setting(kafka_bootstrap, "NOREBOOT_KAFKA_BOOTSTRAP", "Kafka bootstrap servers")
-        token = _setting(token, "NOREBOOT_TOKEN", "a service token")
-        if cache_dir is None:
-            cache_dir = os.environ.get("NOREBOOT_CACHE_DIR") or None
+        self.api_url = _required(api_url, "NOREBOOT_URL", "the config service URL")
+        self.kafka_bootstrap = _setting(kafka_bootstrap, "NOREBOOT_KAFKA_BOOTSTRAP")
+        token = _required(token, "NOREBOOT_TOKEN", "a service token")
+        cache_dir = _setting(cache_dir, "NOREBOOT_CACHE_DIR")
 
-        self._snapshot = Snapshot.empty(self.namespace)
-        # Shadows the get() method below with the current dict's own get, so
-        # a read costs what dict.get costs; re-bound at every swap.
-        self.get = self._snapshot.values.get
-        self._source: str | None = None
-        self._revision_changed = threading.Condition()
-        # Replaced whole on registration so the listener thread can iterate
-        # it without a lock.
-        self._callbacks: tuple[tuple[ChangeCallback, frozenset[str] | None], ...] = ()
-        self._callbacks_lock = threading.Lock()
+        self._store = SnapshotStore(
+            self.namespace,
+            cache=SnapshotCache(cache_dir, self.namespace) if cache_dir is not None else None,
+            cache_write_interval=cache_write_interval,
+            on_swap=self._serve,
+        )
+        self._serve(self._store.current)
         self._type_warnings: set[tuple[str, str]] = set()
-
-        self._api = ConfigApi(self.api_url, token, self.namespace, timeout=http_timeout)
-        self._cache = SnapshotCache(cache_dir, self.namespace) if cache_dir is not None else None
-        self._cache_write_interval = cache_write_interval
-        self._cache_dirty = False
-        self._cache_written_at = 0.0
-        self._cache_failing = False
+        http = HttpClient(self.api_url, token, timeout=http_timeout, user_agent="noreboot-sdk")
+        self._api = ConfigApi(http, self.namespace)
         self._snapshot_timeout = snapshot_timeout
         self._http_timeout = http_timeout
         self._listener_options = {
+            "kafka_bootstrap": self.kafka_bootstrap,
             "kafka_config": dict(kafka_config or {}),
             "poll_timeout": poll_timeout,
+            "poll_interval": poll_interval,
             "resync_after_outage": resync_after_outage,
             "refresh_interval": refresh_interval,
         }
         self._lifecycle = threading.Lock()
         self._listener: KafkaListener | None = None
         self._closed = False
+
+    def _serve(self, snapshot: Snapshot) -> None:
+        # Shadows the get() method below with the current dict's own get, so
+        # a read costs what dict.get costs; re-bound at every swap.
+        self.get = snapshot.values.get
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -127,7 +165,7 @@ class ConfigClient:
             if self._listener is not None:
                 return self
             route = self._load_first_snapshot()
-            self._listener = KafkaListener(self, self._api, self.kafka_bootstrap, route, **self._listener_options)
+            self._listener = KafkaListener(self._store, self._api, route, **self._listener_options)
             self._listener.start()
         return self
 
@@ -140,7 +178,7 @@ class ConfigClient:
             listener = self._listener
         if listener is not None:
             listener.stop(timeout)
-        self._flush_cache(force=True)
+        self._store.flush(force=True)
 
     def __enter__(self) -> "ConfigClient":
         return self.start()
@@ -148,10 +186,15 @@ class ConfigClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def set_token(self, token: str) -> None:
+        """Use ``token`` from the next request on (e.g. a renewed login); safe from any thread."""
+        self._api.http.token = token
+
     def _load_first_snapshot(self) -> Route | None:
         """Step 1 of the contract; returns the Kafka route, or None if started from cache."""
         deadline = time.monotonic() + self._snapshot_timeout
         backoff = Backoff(initial=0.2, maximum=2.0)
+        cache = self._store.cache
         cached: Snapshot | None = None
         warned = False
         while True:
@@ -161,16 +204,16 @@ class ConfigClient:
                 # falling back to a cache would hide a real misconfiguration.
                 response = self._api.fetch(timeout=max(0.1, min(self._http_timeout, remaining)))
             except ApiUnavailable as exc:
-                if cached is None and self._cache is not None:
-                    cached = self._cache.read()
+                if cached is None and cache is not None:
+                    cached = cache.read()
                 if cached is not None:
-                    self._install_snapshot(cached, SOURCE_CACHE)
+                    self._store.install(cached, SOURCE_CACHE)
                     logger.warning(
                         "config service unreachable (%s): %s starts from the disk cache %s at revision %d, "
                         "retrying the service in the background",
                         exc,
                         self.namespace,
-                        self._cache.path,
+                        cache.path,
                         cached.revision,
                     )
                     return None
@@ -178,51 +221,51 @@ class ConfigClient:
                 if remaining <= 0:
                     raise SnapshotUnavailable(
                         f"no snapshot of {self.namespace} after {self._snapshot_timeout:.0f}s: {exc}; "
-                        + ("the disk cache is empty" if self._cache is not None else "no cache_dir configured")
+                        + ("the disk cache is empty" if cache is not None else "no cache_dir configured")
                     ) from exc
                 if not warned:
                     logger.warning("config service unreachable (%s); retrying for %.0fs", exc, remaining)
                     warned = True
                 time.sleep(min(backoff.next_delay(), remaining))
             else:
-                self._install_snapshot(response.snapshot, SOURCE_API)
+                self._store.install(response.snapshot, SOURCE_API)
                 return response.route
 
     # -- reads: no lock, no I/O --------------------------------------------
 
-    def get(self, name: str, default: Any = None) -> Any:  # shadowed per instance, see __init__
-        """The value of ``name`` as JSON decodes it, or ``default`` if missing."""
-        return self._snapshot.values.get(name, default)
+    def get(self, name: str, default: Any = None) -> Any:  # shadowed per instance, see _serve
+        """The value of ``name`` as JSON decodes it (objects and arrays read-only), or ``default``."""
+        return self._store.current.values.get(name, default)
 
     def get_int(self, name: str, default: int | None = None) -> int | None:
-        value = self._snapshot.values.get(name)
+        value = self.get(name)
         # type() rather than isinstance(): a JSON true is not the number 1.
         if type(value) is int:
             return value
         return self._wrong_type(name, "int", value, default)
 
     def get_float(self, name: str, default: float | None = None) -> float | None:
-        value = self._snapshot.values.get(name)
+        value = self.get(name)
         if type(value) is float or type(value) is int:
             return float(value)
         return self._wrong_type(name, "float", value, default)
 
     def get_bool(self, name: str, default: bool | None = None) -> bool | None:
-        value = self._snapshot.values.get(name)
+        value = self.get(name)
         if type(value) is bool:
             return value
         return self._wrong_type(name, "bool", value, default)
 
     def get_str(self, name: str, default: str | None = None) -> str | None:
-        value = self._snapshot.values.get(name)
+        value = self.get(name)
         if type(value) is str:
             return value
         return self._wrong_type(name, "str", value, default)
 
     def get_json(self, name: str, default: Any = None) -> Any:
-        """A JSON object or array value (shared: treat it as read-only)."""
-        value = self._snapshot.values.get(name)
-        if type(value) is dict or type(value) is list:
+        """A JSON object or array value (read-only: ``copy.deepcopy`` it to change it)."""
+        value = self.get(name)
+        if isinstance(value, dict | list):
             return value
         return self._wrong_type(name, "json", value, default)
 
@@ -242,20 +285,32 @@ class ConfigClient:
 
     def snapshot(self) -> Mapping[str, Any]:
         """A read-only view of every value at one revision; later changes do not alter it."""
-        return self._snapshot.view
+        return self._store.current.view
 
     @property
     def revision(self) -> int:
         """The namespace revision of the values being served (0 before start)."""
-        return self._snapshot.revision
+        return self._store.current.revision
 
     @property
     def source(self) -> str | None:
         """``"api"`` once the service has answered, ``"cache"`` while serving the disk cache."""
-        return self._source
+        return self._store.source
+
+    def status(self) -> ClientStatus:
+        """Where the values come from and whether they are kept current (cheap: no I/O)."""
+        listener = self._listener
+        return ClientStatus(
+            source=self._store.source,
+            revision=self._store.current.revision,
+            feed=listener.feed if listener is not None else None,
+            connected=listener is not None and not self._closed and listener.connected,
+            last_error=listener.last_error if listener is not None else None,
+            lag=listener.lag if listener is not None and not self._closed else None,
+        )
 
     def __repr__(self) -> str:
-        return f"<ConfigClient {self.namespace} revision={self.revision} source={self._source}>"
+        return f"<ConfigClient {self.namespace} revision={self.revision} source={self.source}>"
 
     # -- change notification -----------------------------------------------
 
@@ -267,82 +322,12 @@ class ConfigClient:
         to those config names. Returns ``callback``.
         """
         selected = None if names is None else frozenset([names] if isinstance(names, str) else names)
-        with self._callbacks_lock:
-            self._callbacks = self._callbacks + ((callback, selected),)
+        self._store.add_callback(callback, selected)
         return callback
 
     def remove_on_change(self, callback: ChangeCallback) -> None:
-        with self._callbacks_lock:
-            self._callbacks = tuple(entry for entry in self._callbacks if entry[0] is not callback)
+        self._store.remove_callback(callback)
 
     def wait_for_revision(self, revision: int, timeout: float | None = None) -> bool:
         """Block until the served revision is at least ``revision``; False on timeout."""
-        with self._revision_changed:
-            return self._revision_changed.wait_for(lambda: self._snapshot.revision >= revision, timeout)
-
-    # -- writes: the listener thread (and start()) only ----------------------
-
-    def _install_snapshot(self, snapshot: Snapshot, source: str) -> None:
-        """Serve a whole new snapshot (from the API or the disk cache)."""
-        previous = self._snapshot
-        first = self._source is None
-        self._swap(snapshot)
-        self._source = source
-        if source == SOURCE_API:
-            self._cache_dirty = True
-            self._flush_cache(force=True)
-        # The initial load is not a change: a service reads its values after start().
-        if not first:
-            self._call_listeners(diff(previous, snapshot))
-
-    def _apply_event(self, event: Any) -> ApplyResult:
-        """Apply one decoded Kafka event under the revision rules (see ``apply_event``)."""
-        result = apply_event(self._snapshot, event)
-        if result.outcome is Outcome.APPLIED:
-            self._swap(result.snapshot)
-            self._cache_dirty = True
-            self._call_listeners(result.changes)
-        return result
-
-    def _swap(self, snapshot: Snapshot) -> None:
-        with self._revision_changed:
-            self._snapshot = snapshot
-            self.get = snapshot.values.get
-            self._revision_changed.notify_all()
-
-    def _call_listeners(self, changes: Iterable[Change]) -> None:
-        callbacks = self._callbacks
-        if not callbacks:
-            return
-        for change in changes:
-            old = None if change.old is MISSING else change.old
-            new = None if change.new is MISSING else change.new
-            for callback, names in callbacks:
-                if names is not None and change.name not in names:
-                    continue
-                try:
-                    callback(change.name, old, new)
-                except Exception:
-                    # One broken listener must not stop updates or other listeners.
-                    logger.exception("on_change callback %r failed for %s", callback, change.name)
-
-    def _flush_cache(self, force: bool = False) -> None:
-        """Write the snapshot to disk if it changed; at most every ``cache_write_interval`` unless forced."""
-        if self._cache is None or not self._cache_dirty:
-            return
-        now = time.monotonic()
-        if not force and now - self._cache_written_at < self._cache_write_interval:
-            return
-        snapshot = self._snapshot
-        try:
-            self._cache.write(snapshot)
-        except OSError as exc:
-            if not self._cache_failing:
-                logger.warning("cannot write config cache %s: %s", self._cache.path, exc)
-                self._cache_failing = True
-            return
-        if self._cache_failing:
-            logger.info("config cache %s writable again", self._cache.path)
-            self._cache_failing = False
-        self._cache_dirty = self._snapshot is not snapshot
-        self._cache_written_at = now
+        return self._store.wait_for_revision(revision, timeout)

@@ -1,7 +1,7 @@
 """A client service that lives on its configuration: ``python -m noreboot.demo``.
 
 Configured like ``ConfigClient`` (``NOREBOOT_NAMESPACE``, ``NOREBOOT_URL``,
-``NOREBOOT_TOKEN``, ``NOREBOOT_KAFKA_BOOTSTRAP``, optional
+``NOREBOOT_TOKEN``; optional ``NOREBOOT_KAFKA_BOOTSTRAP`` and
 ``NOREBOOT_CACHE_DIR``), plus ``NOREBOOT_DEMO_INTERVAL`` (seconds between
 cycles, default 2). Change ``timeout`` or ``new_checkout`` through the API and
 watch the next cycle use the new value, with no restart.

@@ -1,4 +1,4 @@
-"""The listener thread: keeps a client's snapshot in step with Kafka.
+"""The listener thread: keeps a client's snapshot in step with the namespace's changes.
 
 The order of steps is what makes "no lost update" hold (DESIGN, Client SDK
 contract):
@@ -10,107 +10,122 @@ contract):
    event before the noted offset is already in the snapshot;
 4. consume from the noted offset, applying only revision == current + 1.
 
-A gap in revisions, an offset out of range, a change of topic layout or a
-long Kafka outage repeats steps 2-4 ("a resync"). Seeking to the newly noted
-end offset after a resync is safe for the same reason as at start: the
-snapshot fetched after noting the offset contains everything before it.
+A gap in revisions, an offset out of range, a change of topic layout, a long
+Kafka outage or an event that contradicts one already applied repeats steps
+2-4 ("a resync"). Seeking to the newly noted end offset after a resync is
+safe for the same reason as at start: the snapshot fetched after noting the
+offset contains everything before it.
+
+Kafka is reached with the settings the client was given (``kafka_bootstrap``
+and ``kafka_config``) or, without them, with the token's own credentials,
+which the config service hands out and which are asked for again when the
+broker refuses them. A token the service gives no credentials (a person's
+login) keeps in step by polling the snapshot instead ("the polling feed").
 """
 
 import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
 
 from noreboot.api import ConfigApi, Route
 from noreboot.errors import ApiError, ApiUnavailable
+from noreboot.kafka_access import KafkaAccess
+from noreboot.kafka_feed import (
+    AUTH_ERRORS,
+    CONNECTION_ERRORS,
+    LAYOUT_ERRORS,
+    LOST_POSITION_ERRORS,
+    KafkaFeed,
+    KafkaUnreachable,
+)
 from noreboot.partitioner import partition_for_namespace
+from noreboot.refresher import SnapshotRefresher
 from noreboot.retry import Backoff, Outage
-from noreboot.snapshot import SOURCE_API, Outcome
-
-if TYPE_CHECKING:
-    from noreboot.client import ConfigClient
+from noreboot.snapshot import ApplyResult, Outcome, Snapshot
 
 logger = logging.getLogger("noreboot")
 
-# Broker connection trouble: reported by librdkafka through error_cb while it
-# reconnects on its own.
-_CONNECTION_ERRORS = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE})
-# The position we hold no longer exists (retention deleted it, or the topic was
-# re-created): events may have been missed.
-_LOST_POSITION_ERRORS = frozenset({KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE})
-# The topic or partition is gone or different: the server may have moved the
-# namespace (new topic, more partitions), which only a full snapshot tells.
-_LAYOUT_ERRORS = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION})
+FEED_KAFKA = "kafka"
+FEED_POLLING = "polling"
 
-# get_watermark_offsets answers these when the broker did not answer in time.
-_NO_ANSWER_ERRORS = frozenset({KafkaError._TIMED_OUT, *_CONNECTION_ERRORS})
-
-_END_OFFSET_TIMEOUT = 5.0
-_PROBE_TIMEOUT = 1.0
-_ANSWER_SLICE = 0.25
 _LAYOUT_CHANGES_TOLERATED = 3
+_LAG_CHECK_INTERVAL = 1.0
 
 
-class KafkaUnreachable(Exception):
-    """The broker did not answer within the time given."""
+class SnapshotHolder(Protocol):
+    """What the listener needs of the client it keeps current."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def current(self) -> Snapshot:
+        """The snapshot being served."""
+
+    @property
+    def source(self) -> str | None:
+        """``"api"`` or ``"cache"``: where ``current`` came from."""
+
+    def install(self, snapshot: Snapshot, source: str) -> None:
+        """Serve this whole snapshot."""
+
+    def apply(self, event: Any) -> ApplyResult:
+        """Apply one decoded event under the revision rules."""
+
+    def flush(self) -> None:
+        """Write the served snapshot to the disk cache if it is due."""
 
 
 class KafkaListener:
-    """A stoppable daemon thread that applies a namespace's events to a client."""
+    """A stoppable daemon thread that keeps a ``SnapshotHolder`` current."""
 
     def __init__(
         self,
-        client: "ConfigClient",
+        holder: SnapshotHolder,
         api: ConfigApi,
-        bootstrap: str,
         route: Route | None,
         *,
+        kafka_bootstrap: str | None,
         kafka_config: Mapping[str, Any],
         poll_timeout: float,
+        poll_interval: float,
         resync_after_outage: float,
         refresh_interval: float,
     ) -> None:
-        self._client = client
-        self._api = api
-        self._namespace = client.namespace
+        self._holder = holder
+        self._namespace = holder.namespace
         self._key = self._namespace.encode("utf-8")
-        self._route = route
         self._poll_timeout = poll_timeout
+        self._poll_interval = poll_interval
         self._resync_after_outage = resync_after_outage
         self._refresh_interval = refresh_interval
         self._next_refresh_at = float("inf")
-        self._consumer_config = {
-            "bootstrap.servers": bootstrap,
-            # librdkafka wants a group id even for manual assignment; a unique
-            # one guarantees no group state is shared or committed.
-            "group.id": f"noreboot-sdk-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            # Never move silently past a lost position: it means missed events.
-            "auto.offset.reset": "error",
-            # With fetch.min.bytes=1 the broker answers a waiting fetch as soon
-            # as an event is appended, so this wait bounds only idle round
-            # trips: measured on a local broker, 10 ms and 500 ms gave the same ~4 ms
-            # produce-to-applied latency; 100 ms keeps an idle client cheap.
-            "fetch.wait.max.ms": 100,
-            "fetch.min.bytes": 1,
-            "client.id": "noreboot-sdk",
-            # Connection failures are reported once by this module through
-            # error_cb; librdkafka's own per-attempt lines would repeat them.
-            "log_level": 2,
-            "logger": logging.getLogger("noreboot.kafka"),
-            **kafka_config,
-            "error_cb": self._on_kafka_error,
-        }
-        self._consumer: Consumer | None = None
-        self._consumer_broken = False
-        self._assigned: TopicPartition | None = None
-        self._announced_partition: tuple[str, int] | None = None
+        self._stopping = threading.Event()
+        self.last_error: str | None = None
+        self._reported_error_codes: set[int] = set()
+
+        self._access = KafkaAccess(
+            api, kafka_bootstrap=kafka_bootstrap, kafka_config=kafka_config, poll_interval=poll_interval
+        )
+        self._feed = KafkaFeed(
+            self._access.settings,
+            stopping=self._stopping,
+            on_error=self._on_kafka_error,
+            on_outage_error=self._note_error,
+        )
+        self._lag: int | None = None
+        self._next_lag_check = 0.0
+
+        api_outage = Outage("config service", on_error=self._note_error)
+        if route is None:
+            # start() already said it serves the disk cache: no second warning.
+            api_outage.down_since = time.monotonic()
+        self._refresher = SnapshotRefresher(holder, api, route, api_outage)
 
         # Steps 2-4 are owed at start, and again after each reason to resync.
         self._sync_needed = True
@@ -118,19 +133,8 @@ class KafkaListener:
         self._sync_full_fetch = route is None
         self._next_sync_at = 0.0
         self._sync_backoff = Backoff(initial=0.2, maximum=10.0)
+        self._announced_partition: tuple[str, int] | None = None
 
-        self._api_outage = Outage("config service")
-        if route is None:
-            # start() already said it serves the disk cache: no second warning.
-            self._api_outage.down_since = time.monotonic()
-        self._kafka_outage = Outage("Kafka")
-        self._connection_trouble_since: float | None = None
-        self._last_connection_error = ""
-        self._next_probe_at = 0.0
-        self._probe_backoff = Backoff(initial=0.5, maximum=5.0)
-        self._reported_error_codes: set[int] = set()
-
-        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"noreboot-listener:{self._namespace}", daemon=True)
 
     def start(self) -> None:
@@ -140,6 +144,22 @@ class KafkaListener:
         self._stopping.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+    # -- what ConfigClient.status() shows (read from other threads) -------------
+
+    @property
+    def feed(self) -> str:
+        return FEED_POLLING if self._access.polling else FEED_KAFKA
+
+    @property
+    def connected(self) -> bool:
+        if self._access.polling:
+            return not self._refresher.outage.is_down
+        return self._feed.assigned is not None and not self._sync_needed and self._feed.healthy
+
+    @property
+    def lag(self) -> int | None:
+        return self._lag if not self._access.polling and self.connected else None
 
     # -- the loop ------------------------------------------------------------
 
@@ -154,6 +174,7 @@ class KafkaListener:
                     # A bug or a bad kafka_config must not leave the service
                     # with frozen config and no sign of it: log it (once while
                     # it repeats), slow down, go on.
+                    self._note_error(f"listener: {exc!r}")
                     if repr(exc) != last_crash:
                         last_crash = repr(exc)
                         logger.exception("noreboot listener for %s failed; retrying", self._namespace)
@@ -161,78 +182,96 @@ class KafkaListener:
                 else:
                     crash_backoff.reset()
         finally:
-            self._close_consumer()
+            self._feed.close()
 
     def _step(self) -> None:
         if time.monotonic() >= self._next_refresh_at and self._request_sync(full_fetch=True):
-            # The safety net of Apollo-style clients: also the only way to
-            # learn of a new topic layout while every fetch answers 304.
+            # The safety net of Apollo-style clients: the only way to see a
+            # digest mismatch, or a new topic layout while every fetch answers 304.
             logger.debug("%s: periodic snapshot refresh", self._namespace)
         if self._sync_needed and time.monotonic() >= self._next_sync_at:
             self._try_synchronise()
-        if self._assigned is not None:
-            self._poll()
-            if self._consumer_broken:
-                self._consumer_broken = False
-                self._close_consumer()
+        feed = self._feed
+        if feed.assigned is not None and not self._access.polling:
+            self._poll_kafka()
+            if feed.broken:
+                feed.close()
                 self._request_sync()
             else:
-                self._probe_connection()
+                self._after_away(feed.probe())
+            if time.monotonic() >= self._next_lag_check:
+                self._lag = feed.lag()
+                self._next_lag_check = time.monotonic() + _LAG_CHECK_INTERVAL
         else:
             self._stopping.wait(min(0.2, max(0.0, self._next_sync_at - time.monotonic())))
-        self._client._flush_cache()
+        self._holder.flush()
 
     # -- steps 1-4 -----------------------------------------------------------
 
-    def _request_sync(self, *, min_revision: int = 0, full_fetch: bool = False) -> bool:
-        """Owe a resync; returns False if one was already owed."""
+    def _request_sync(self, *, min_revision: int = 0, full_fetch: bool = False, delay: float = 0.0) -> bool:
+        """Owe a resync, not before ``delay`` seconds; returns False if one was already owed."""
         self._sync_min_revision = max(self._sync_min_revision, min_revision)
         self._sync_full_fetch = self._sync_full_fetch or full_fetch
+        earliest = time.monotonic() + delay
         if self._sync_needed:
+            self._next_sync_at = max(self._next_sync_at, earliest)
             return False
         self._sync_needed = True
-        self._next_sync_at = time.monotonic()
+        self._next_sync_at = earliest
         return True
 
     def _try_synchronise(self) -> None:
         try:
             self._synchronise()
         except (ApiError, ApiUnavailable) as exc:
-            self._api_outage.down(exc)
+            self._refresher.outage.down(exc)
         except (KafkaException, KafkaUnreachable) as exc:
-            if isinstance(exc, KafkaException) and exc.args[0].code() in _LAYOUT_ERRORS:
+            error = exc.args[0] if isinstance(exc, KafkaException) else None
+            if error is not None and error.code() in AUTH_ERRORS and self._access.uses_credentials:
+                self._on_auth_failure(error)
+                self._feed.close()
+                return  # the next attempt waits for the credentials' backoff
+            if error is not None and error.code() in LAYOUT_ERRORS:
                 # The topic we were told may be stale: ask the service again.
                 self._sync_full_fetch = True
-            self._kafka_outage.down(exc)
+            self._feed.outage.down(exc)
         else:
-            self._sync_needed = False
+            # The polling feed owes its next conditional fetch at once.
+            polling = self._access.polling
+            self._sync_needed = polling
             self._sync_min_revision = 0
             self._sync_backoff.reset()
-            self._next_refresh_at = time.monotonic() + self._refresh_interval
+            now = time.monotonic()
+            self._next_sync_at = now + self._poll_interval if polling else now
+            self._next_refresh_at = now + self._refresh_interval
             # Whatever trouble error_cb saw is over: the broker just answered.
-            self._connection_trouble_since = None
+            self._feed.answered()
             return
         self._next_sync_at = time.monotonic() + self._sync_backoff.next_delay()
 
     def _synchronise(self) -> None:
-        if self._route is None or self._sync_full_fetch:
-            self._refresh_snapshot(conditional=False)  # step 1: learn the route
+        refresher = self._refresher
+        if refresher.route is None or self._sync_full_fetch:
+            refresher.refresh(conditional=False, min_revision=self._sync_min_revision)  # step 1: learn the route
             self._sync_full_fetch = False
+        elif self._access.polling:
+            refresher.refresh(conditional=True, min_revision=self._sync_min_revision)
+        if self._access.polling or not self._access.ensure(self._feed, self._namespace):
+            return
+        feed = self._feed
         for _ in range(_LAYOUT_CHANGES_TOLERATED):
-            route = self._route
+            route = refresher.route
             assert route is not None
             partition = TopicPartition(route.topic, partition_for_namespace(self._namespace, route.partitions))
-            consumer = self._ensure_consumer()
-            if not self._is_assigned(partition):
-                consumer.assign([TopicPartition(partition.topic, partition.partition, OFFSET_END)])  # step 2
-                self._assigned = partition
-            end_offset = self._end_offset(partition)
-            self._kafka_outage.up()
-            self._refresh_snapshot(conditional=True)  # step 3
-            if self._route != route:
-                logger.info("%s moved to %s: reassigning", self._namespace, self._route)
+            if not feed.is_assigned(partition):
+                feed.assign(partition, OFFSET_END)  # step 2
+            end_offset = feed.end_offset(partition)
+            feed.outage.up()
+            refresher.refresh(conditional=True, min_revision=self._sync_min_revision)  # step 3
+            if refresher.route != route:
+                logger.info("%s moved to %s: reassigning", self._namespace, refresher.route)
                 continue
-            consumer.assign([TopicPartition(partition.topic, partition.partition, end_offset)])  # step 4
+            feed.assign(partition, end_offset)  # step 4
             # Said once per partition; periodic refreshes would repeat it.
             where = (partition.topic, partition.partition)
             log = logger.info if where != self._announced_partition else logger.debug
@@ -242,103 +281,42 @@ class KafkaListener:
                 partition.topic,
                 partition.partition,
                 end_offset,
-                self._client.revision,
+                self._holder.current.revision,
             )
             self._announced_partition = where
             return
         raise ApiUnavailable("the namespace's topic layout kept changing while resynchronising")
 
-    def _refresh_snapshot(self, *, conditional: bool) -> None:
-        client = self._client
-        current = client._snapshot
-        from_api = client.source == SOURCE_API
-        response = self._api.fetch(if_none_match=current.revision if conditional and from_api else None)
-        # Served values never go back in time: a lower revision than Kafka has
-        # shown, or than already applied, is a lagging server, not the truth.
-        floor = max(self._sync_min_revision, current.revision if from_api else 0)
-        revision = current.revision if response is None else response.snapshot.revision
-        if revision < floor:
-            raise ApiUnavailable(f"config service served revision {revision} of {self._namespace}, expected >= {floor}")
-        self._api_outage.up()
-        if response is None:
-            return  # 304: what we hold is current
-        self._route = response.route
-        if from_api and response.snapshot.revision == current.revision:
-            return
-        client._install_snapshot(response.snapshot, SOURCE_API)
-        if not from_api:
-            logger.info("%s now served from the config service at revision %d", self._namespace, client.revision)
-
-    def _ensure_consumer(self) -> Consumer:
-        if self._consumer is None:
-            self._consumer = Consumer(self._consumer_config)
-            self._assigned = None
-        return self._consumer
-
-    def _is_assigned(self, partition: TopicPartition) -> bool:
-        assigned = self._assigned
-        return assigned is not None and (assigned.topic, assigned.partition) == (partition.topic, partition.partition)
-
-    def _end_offset(self, partition: TopicPartition) -> int:
-        return self._watermarks(partition, _END_OFFSET_TIMEOUT)[1]
-
-    def _watermarks(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
-        """Ask the broker for the partition's (low, high) offsets.
-
-        Asked in short slices so that close() is not held up by a broker that
-        does not answer; librdkafka keeps connecting between the slices.
-        """
-        assert self._consumer is not None
-        deadline = time.monotonic() + timeout
-        last_error: object = "timed out"
-        while not self._stopping.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                offsets = self._consumer.get_watermark_offsets(
-                    partition, timeout=min(_ANSWER_SLICE, remaining), cached=False
-                )
-            except KafkaException as exc:
-                if exc.args[0].code() not in _NO_ANSWER_ERRORS:
-                    raise
-                last_error = exc.args[0].str()
-                continue
-            if offsets is not None:
-                return offsets
-        raise KafkaUnreachable(f"no end offset for {partition.topic}[{partition.partition}]: {last_error}")
-
-    def _close_consumer(self) -> None:
-        consumer, self._consumer, self._assigned = self._consumer, None, None
-        if consumer is not None:
-            try:
-                consumer.close()
-            except (KafkaException, RuntimeError) as exc:
-                logger.debug("closing the Kafka consumer: %s", exc)
-
     # -- consuming -----------------------------------------------------------
 
-    def _poll(self) -> None:
-        assert self._consumer is not None
-        message = self._consumer.poll(self._poll_timeout)
+    def _poll_kafka(self) -> None:
+        message = self._feed.poll(self._poll_timeout)
         if message is None:
             return
         error = message.error()
         if error is not None:
             self._on_message_error(error)
             return
-        self._on_broker_reachable()
+        self._after_away(self._feed.answered())
+        self._access.accepted()
         if message.key() != self._key:
             return  # another namespace sharing the partition
         try:
             event = json.loads(message.value())
         except (TypeError, ValueError):
             event = None
-        result = self._client._apply_event(event)
-        if result.outcome is Outcome.GAP:
+        result = self._holder.apply(event)
+        outcome = result.outcome
+        if outcome is Outcome.APPLIED:
+            return
+        if outcome is Outcome.GAP:
             if self._request_sync(min_revision=event["revision"]):
                 logger.info("%s: %s; fetching a new snapshot", self._namespace, result.reason)
-        elif result.outcome is Outcome.INVALID:
+        elif outcome is Outcome.CONFLICT:
+            # Only the full snapshot's digest tells which of the two was genuine.
+            if self._request_sync(full_fetch=True):
+                logger.warning("%s: %s; checking against the config service", self._namespace, result.reason)
+        elif outcome is Outcome.INVALID:
             logger.warning(
                 "%s: ignoring a malformed event at %s[%d] offset %d: %s",
                 self._namespace,
@@ -352,71 +330,55 @@ class KafkaListener:
         code = error.code()
         if code == KafkaError._PARTITION_EOF:
             return
-        if code in _LOST_POSITION_ERRORS:
+        if code in LOST_POSITION_ERRORS:
+            self._note_error(f"Kafka: {error.str()}")
             if self._request_sync():
                 logger.warning("%s: Kafka position lost (%s); fetching a new snapshot", self._namespace, error.str())
-        elif code in _LAYOUT_ERRORS:
+        elif code in LAYOUT_ERRORS:
+            self._note_error(f"Kafka: {error.str()}")
             if self._request_sync(full_fetch=True):
                 logger.warning("%s: %s; asking the config service for the topic", self._namespace, error.str())
-        elif code in _CONNECTION_ERRORS:
-            self._note_connection_trouble(error)
+        elif code in CONNECTION_ERRORS:
+            self._feed.note_trouble(error)
+        elif code in AUTH_ERRORS:
+            self._on_auth_failure(error)
         else:
             self._report_once(error)
 
     def _on_kafka_error(self, error: KafkaError) -> None:
         """librdkafka's error_cb; runs inside poll(), on this thread."""
-        if error.code() in _CONNECTION_ERRORS:
-            self._note_connection_trouble(error)
+        code = error.code()
+        if code in CONNECTION_ERRORS:
+            self._feed.note_trouble(error)
+        elif code in AUTH_ERRORS:
+            self._on_auth_failure(error)
         elif error.fatal():
-            # Not closed here: this runs inside the consumer's own poll().
             logger.error("%s: fatal Kafka error %s; recreating the consumer", self._namespace, error.str())
-            self._consumer_broken = True
+            self._feed.broken = True
         else:
             self._report_once(error)
 
+    def _on_auth_failure(self, error: KafkaError) -> None:
+        if not self._access.uses_credentials:
+            self._report_once(error)  # a broker of the user's own: its settings are theirs to fix
+            return
+        self._note_error(f"Kafka: {error.str()}")
+        self._feed.broken = True
+        delay = self._access.refused(error, self._namespace)
+        if delay is not None:
+            self._request_sync(delay=delay)
+
+    def _after_away(self, away: float) -> None:
+        # Cheap insurance after a long outage: a failover may have lost or
+        # rewritten what we would otherwise resume from.
+        if away > self._resync_after_outage and self._request_sync():
+            logger.info("%s: Kafka was away for a long time; fetching a new snapshot", self._namespace)
+
     def _report_once(self, error: KafkaError) -> None:
+        self._note_error(f"Kafka: {error.str()}")
         if error.code() not in self._reported_error_codes:
             self._reported_error_codes.add(error.code())
             logger.warning("%s: Kafka error %s", self._namespace, error.str())
 
-    # -- outages ---------------------------------------------------------------
-
-    def _note_connection_trouble(self, error: KafkaError) -> None:
-        """librdkafka reconnects by itself; remember when trouble began and probe."""
-        self._last_connection_error = error.str()
-        if self._connection_trouble_since is None:
-            self._connection_trouble_since = time.monotonic()
-            self._next_probe_at = self._connection_trouble_since + _PROBE_TIMEOUT
-
-    def _probe_connection(self) -> None:
-        """While in trouble, ask the broker for the end offset: an idle partition
-        delivers no messages, so only a round trip tells that it is back."""
-        if self._connection_trouble_since is None or time.monotonic() < self._next_probe_at:
-            return
-        if self._consumer is None or self._assigned is None:
-            return
-        try:
-            self._watermarks(self._assigned, _PROBE_TIMEOUT)
-            reachable = True
-        except (KafkaException, KafkaUnreachable):
-            reachable = False
-        if reachable:
-            self._on_broker_reachable()
-        else:
-            self._kafka_outage.down(self._last_connection_error or "no answer from the broker")
-            self._next_probe_at = time.monotonic() + self._probe_backoff.next_delay()
-
-    def _on_broker_reachable(self) -> None:
-        # Called for every message: the common case must stay two comparisons.
-        trouble_since = self._connection_trouble_since
-        if trouble_since is None and not self._kafka_outage.is_down:
-            return
-        began = trouble_since if trouble_since is not None else self._kafka_outage.down_since
-        self._connection_trouble_since = None
-        self._probe_backoff.reset()
-        self._kafka_outage.up()
-        if began is not None and time.monotonic() - began > self._resync_after_outage:
-            # Cheap insurance after a long outage: a failover may have lost
-            # or rewritten what we would otherwise resume from.
-            if self._request_sync():
-                logger.info("%s: Kafka was away for a long time; fetching a new snapshot", self._namespace)
+    def _note_error(self, text: str) -> None:
+        self.last_error = text

@@ -9,6 +9,7 @@ comes back, not on every failed attempt.
 import logging
 import random
 import time
+from collections.abc import Callable
 
 logger = logging.getLogger("noreboot")
 
@@ -33,15 +34,19 @@ class Backoff:
 class Outage:
     """Tracks whether one dependency is up and logs only the transitions."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, on_error: Callable[[str], None]) -> None:
         self.what = what
         self.down_since: float | None = None
+        # Told of every failed attempt, not only the first: the client's
+        # status() shows the latest one.
+        self._on_error = on_error
 
     @property
     def is_down(self) -> bool:
         return self.down_since is not None
 
     def down(self, reason: object) -> None:
+        self._on_error(f"{self.what}: {reason}")
         if self.down_since is None:
             self.down_since = time.monotonic()
             logger.warning("%s unreachable: %s (retrying in the background)", self.what, reason)
@@ -54,6 +59,3 @@ class Outage:
         self.down_since = None
         logger.info("%s back after %.1fs", self.what, duration)
         return duration
-
-    def down_for(self) -> float:
-        return 0.0 if self.down_since is None else time.monotonic() - self.down_since

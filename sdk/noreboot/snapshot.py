@@ -1,17 +1,21 @@
 """The immutable snapshot of one namespace, and the revision rules.
 
 Readers hold a reference to a ``Snapshot`` and never lock: nobody mutates
-one after it is built; a change builds a new snapshot and the client swaps
-the reference whole. Everything here is pure (no I/O, no threads), so the
-revision rules can be tested by calling ``apply_event`` with plain dicts.
+one after it is built (its objects and arrays are frozen, see ``frozen``); a
+change builds a new snapshot and the client swaps the reference whole.
+Everything here is pure (no I/O, no threads), so the revision rules can be
+tested by calling ``apply_event`` with plain dicts.
 """
 
 import enum
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
+
+from noreboot.frozen import freeze
 
 # Distinguishes "the name is missing" from "the value is JSON null".
 MISSING: Any = object()
@@ -25,8 +29,9 @@ SOURCE_CACHE = "cache"
 class Snapshot:
     """All values of one namespace at one revision.
 
-    ``values`` must not be mutated once the snapshot is built; ``view`` is the
-    read-only face of it handed to callers.
+    ``values`` must not be mutated once the snapshot is built, and its objects
+    and arrays are frozen (``freeze``); ``view`` is the read-only face of it
+    handed to callers.
     """
 
     namespace: str
@@ -51,6 +56,7 @@ class Outcome(enum.Enum):
     APPLIED = "applied"
     STALE = "stale"  # revision <= current: a duplicate or a replay, ignored
     GAP = "gap"  # revision > current + 1: events were missed, resync needed
+    CONFLICT = "conflict"  # a revision already applied, with other content: resync needed
     FOREIGN = "foreign"  # another namespace's event: ignored
     INVALID = "invalid"  # not a config event this SDK understands: ignored
 
@@ -112,7 +118,7 @@ def apply_event(snapshot: Snapshot, event: Any) -> ApplyResult:
         values.pop(name, None)
         new = MISSING
     else:
-        new = event["value"]
+        new = freeze(event["value"])
         values[name] = new
 
     changes = () if same_value(old, new) else (Change(name, old, new),)
@@ -158,5 +164,45 @@ def snapshot_from_configs(namespace: str, revision: int, configs: Any) -> Snapsh
     for item in configs:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or "value" not in item:
             raise ValueError(f"config entry without name/value: {item!r}")
-        values[item["name"]] = item["value"]
+        values[item["name"]] = freeze(item["value"])
     return Snapshot(namespace=namespace, revision=revision, values=values)
+
+
+class AppliedEvents:
+    """What was applied at each of the last revisions, to tell a duplicate from a conflicting event.
+
+    Delivery is at least once, so an event at a revision already held is
+    normally a duplicate. One whose content differs from what was applied at
+    that revision means one of the two was not the database's change (a
+    forged event, or a rewritten topic): only a fresh snapshot settles it.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        # The events themselves: comparing is rare, recording is on every apply.
+        # An OrderedDict drops its oldest entry in O(1); a dict would scan the
+        # deleted slots at its front on every next(iter()).
+        self._by_revision: OrderedDict[int, dict] = OrderedDict()
+
+    def record(self, event: dict) -> None:
+        by_revision = self._by_revision
+        by_revision[event["revision"]] = event
+        if len(by_revision) > self._size:
+            by_revision.popitem(last=False)
+
+    def conflicts(self, event: dict) -> bool:
+        """True if ``event``'s revision was applied with other content."""
+        applied = self._by_revision.get(event["revision"])
+        if applied is None:
+            return False
+        name, op, value, version = _content(event)
+        applied_name, applied_op, applied_value, applied_version = _content(applied)
+        return (name, op, version) != (applied_name, applied_op, applied_version) or not same_value(value, applied_value)
+
+    def clear(self) -> None:
+        """Forget everything: a snapshot replaced what the events built."""
+        self._by_revision.clear()
+
+
+def _content(event: dict) -> tuple[Any, Any, Any, Any]:
+    return (event.get("name"), event.get("op", "upsert"), event.get("value", MISSING), event.get("version"))

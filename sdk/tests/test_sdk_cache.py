@@ -75,3 +75,11 @@ def test_read__unusable_file__none(tmp_path, content):
     cache.path.write_bytes(content)
 
     assert cache.read() is None
+
+
+def test_read__object_values__read_only(tmp_path):
+    cache = SnapshotCache(tmp_path, NAMESPACE)
+    cache.write(Snapshot(NAMESPACE, 12, {"limits": {"rps": [10]}}))
+
+    with pytest.raises(TypeError):
+        cache.read().values["limits"]["rps"].append(20)

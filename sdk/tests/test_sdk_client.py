@@ -1,11 +1,14 @@
+import copy
+import json
 import logging
 import threading
 import time
+import warnings
 
 import pytest
-from noreboot import ConfigClient
+from noreboot import ClientStatus, ConfigClient
 from noreboot.cache import SnapshotCache
-from noreboot.snapshot import Outcome, Snapshot
+from noreboot.snapshot import Outcome, Snapshot, snapshot_from_configs
 
 NAMESPACE = "acme/prod/checkout"
 
@@ -24,7 +27,8 @@ def make_client(**overrides):
 def serving(values, revision=10, **overrides):
     """A client holding ``values`` as if the API had served them (no threads)."""
     client = make_client(**overrides)
-    client._install_snapshot(Snapshot(NAMESPACE, revision, dict(values)), "api")
+    configs = [{"name": name, "value": value} for name, value in values.items()]
+    client._store.install(snapshot_from_configs(NAMESPACE, revision, configs), "api")
     return client
 
 
@@ -60,12 +64,34 @@ def test_init__arguments__win_over_environment(monkeypatch):
         ("namespace", "NOREBOOT_NAMESPACE"),
         ("api_url", "NOREBOOT_URL"),
         ("token", "NOREBOOT_TOKEN"),
-        ("kafka_bootstrap", "NOREBOOT_KAFKA_BOOTSTRAP"),
     ],
 )
 def test_init__setting_missing_everywhere__value_error_names_env_var(missing, env_var):
     with pytest.raises(ValueError, match=env_var):
         make_client(**{missing: None})
+
+
+def test_init__no_kafka_bootstrap__allowed_credentials_come_from_the_service():
+    assert make_client(kafka_bootstrap=None).kafka_bootstrap is None
+
+
+def test_init__positional_settings__still_work_with_a_deprecation_warning(tmp_path):
+    with pytest.warns(DeprecationWarning, match="keyword arguments"):
+        client = ConfigClient(NAMESPACE, "http://127.0.0.1:9", "secret", "127.0.0.1:9", tmp_path)
+
+    assert (client.namespace, client.api_url, client.kafka_bootstrap) == (NAMESPACE, "http://127.0.0.1:9", "127.0.0.1:9")
+    assert client._store.cache.path.parent == tmp_path
+
+
+def test_init__keyword_settings__no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_client()
+
+
+def test_init__same_setting_by_position_and_keyword__type_error():
+    with pytest.raises(TypeError, match="namespace"), pytest.warns(DeprecationWarning):
+        ConfigClient(NAMESPACE, namespace=NAMESPACE, api_url="http://127.0.0.1:9", token="secret")
 
 
 @pytest.mark.parametrize("namespace", ["acme/prod", "acme/prod/checkout/x", "Acme/prod/checkout", "a//b", "a/b/c d"])
@@ -95,12 +121,52 @@ def test_get__present_and_missing__value_or_default():
     assert client.get("nothing", 7) is None
 
 
+@pytest.mark.parametrize("value", [{"rps": 10, "regions": ["eu"]}, [1, {"a": [2]}]])
+def test_get__object_or_array__changing_it_raises_and_the_snapshot_stays(value):
+    client = serving({"limits": value})
+    held = client.get("limits")
+    inner = held["regions"] if isinstance(held, dict) else held[1]["a"]
+
+    for change in (
+        lambda: held.__setitem__(0, 1),
+        lambda: held.clear(),
+        lambda: inner.append(3),
+        lambda: inner.__setitem__(0, 9),
+        lambda: held.update({}) if isinstance(held, dict) else held.extend([]),
+        lambda: held.pop(),
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    assert client.get("limits") == value
+
+
+def test_get__object__still_a_dict_that_json_and_deepcopy_handle():
+    client = serving({"limits": {"rps": 10, "regions": ["eu"]}})
+    held = client.get_json("limits")
+
+    mutable = copy.deepcopy(held)
+    mutable["regions"].append("us")
+
+    assert isinstance(held, dict) and isinstance(held["regions"], list)
+    assert json.loads(json.dumps(held)) == {"rps": 10, "regions": ["eu"]}
+    assert type(mutable) is dict and mutable["regions"] == ["eu", "us"]
+    assert client.get("limits") == {"rps": 10, "regions": ["eu"]}
+
+
+def test_get__value_applied_from_an_event__read_only_too():
+    client = serving({})
+    client._store.apply(event(11, name="limits", value={"rps": [1]}))
+
+    with pytest.raises(TypeError):
+        client.get("limits")["rps"].append(2)
+
+
 def test_get__after_swap__is_the_current_dicts_own_get():
     # What makes get() as cheap as dict.get: no Python frame in between.
     client = serving({"timeout": 2.5})
-    client._apply_event(event(11, value=3.0))
+    client._store.apply(event(11, value=3.0))
 
-    assert client.get.__self__ is client._snapshot.values
+    assert client.get.__self__ is client._store.current.values
     assert client.get("timeout") == 3.0
 
 
@@ -166,12 +232,30 @@ def test_snapshot__mapping__read_only_and_stable_across_changes():
     client = serving({"timeout": 2.5})
     view = client.snapshot()
 
-    client._apply_event(event(11, value=3.0))
+    client._store.apply(event(11, value=3.0))
 
     with pytest.raises(TypeError):
         view["timeout"] = 1  # type: ignore[index]
     assert view["timeout"] == 2.5
     assert client.snapshot()["timeout"] == 3.0
+
+
+# -- status and token ---------------------------------------------------------------
+
+
+def test_status__before_start__nothing_served_not_connected():
+    assert make_client().status() == ClientStatus(
+        source=None, revision=0, feed=None, connected=False, last_error=None, lag=None
+    )
+
+
+def test_set_token__next_request__sends_the_new_token(snapshot_server):
+    client = make_client(api_url=snapshot_server.url, token="old")
+    client.set_token("renewed")
+
+    client._api.fetch()
+
+    assert snapshot_server.requests[-1]["headers"]["Authorization"] == "Bearer renewed"
 
 
 # -- applying events ----------------------------------------------------------------
@@ -182,7 +266,7 @@ def test_apply_event__next_revision__swapped_and_listeners_called_after_swap():
     seen = []
     client.on_change(lambda name, old, new: seen.append((name, old, new, client.get(name), client.revision)))
 
-    result = client._apply_event(event(11, value=3.0))
+    result = client._store.apply(event(11, value=3.0))
 
     assert result.outcome is Outcome.APPLIED
     assert client.revision == 11
@@ -194,7 +278,7 @@ def test_apply_event__delete__listener_gets_none_as_new():
     seen = []
     client.on_change(lambda *change: seen.append(change))
 
-    client._apply_event(event(11, op="delete", value=None))
+    client._store.apply(event(11, op="delete", value=None))
 
     assert client.get("timeout") is None
     assert seen == [("timeout", 2.5, None)]
@@ -204,13 +288,40 @@ def test_apply_event__stale_and_gap__nothing_swapped_or_called():
     client = serving({"timeout": 2.5})
     seen = []
     client.on_change(lambda *change: seen.append(change))
-    before = client._snapshot
+    before = client._store.current
 
-    assert client._apply_event(event(10, value=9.0)).outcome is Outcome.STALE
-    assert client._apply_event(event(12, value=9.0)).outcome is Outcome.GAP
+    assert client._store.apply(event(10, value=9.0)).outcome is Outcome.STALE
+    assert client._store.apply(event(12, value=9.0)).outcome is Outcome.GAP
 
-    assert client._snapshot is before
+    assert client._store.current is before
     assert seen == []
+
+
+def test_apply__revision_held_with_the_same_content__stale_duplicate():
+    client = serving({"timeout": 2.5})
+    client._store.apply(event(11, value=3.0))
+
+    assert client._store.apply(event(11, value=3.0)).outcome is Outcome.STALE
+
+
+def test_apply__revision_held_with_other_content__conflict_and_nothing_swapped():
+    client = serving({"timeout": 2.5})
+    client._store.apply(event(11, value=99))  # say, a forged event
+    held = client._store.current
+
+    result = client._store.apply(event(11, value=3.0))  # the genuine one
+
+    assert result.outcome is Outcome.CONFLICT
+    assert "revision 11 was applied with other content" in result.reason
+    assert client._store.current is held
+
+
+def test_apply__after_a_snapshot_replaced_the_events__old_revisions_plain_stale():
+    client = serving({"timeout": 2.5})
+    client._store.apply(event(11, value=99))
+    client._store.install(snapshot_from_configs(NAMESPACE, 11, [{"name": "timeout", "value": 3.0}]), "api")
+
+    assert client._store.apply(event(11, value=99)).outcome is Outcome.STALE
 
 
 def test_on_change__names_filter__only_those_names():
@@ -218,8 +329,8 @@ def test_on_change__names_filter__only_those_names():
     seen = []
     client.on_change(lambda name, old, new: seen.append(name), names="flag")
 
-    client._apply_event(event(11, name="timeout", value=3.0))
-    client._apply_event(event(12, name="flag", value=True))
+    client._store.apply(event(11, name="timeout", value=3.0))
+    client._store.apply(event(12, name="flag", value=True))
 
     assert seen == ["flag"]
 
@@ -235,8 +346,8 @@ def test_on_change__callback_raises__logged_and_updates_go_on(caplog):
     client.on_change(lambda name, old, new: seen.append(new))
 
     with caplog.at_level(logging.ERROR, logger="noreboot"):
-        client._apply_event(event(11, value=3.0))
-        client._apply_event(event(12, value=4.0))
+        client._store.apply(event(11, value=3.0))
+        client._store.apply(event(12, value=4.0))
 
     assert client.revision == 12
     assert seen == [3.0, 4.0]
@@ -249,7 +360,7 @@ def test_remove_on_change__removed__not_called():
     callback = client.on_change(lambda *change: seen.append(change))
 
     client.remove_on_change(callback)
-    client._apply_event(event(11, value=3.0))
+    client._store.apply(event(11, value=3.0))
 
     assert seen == []
 
@@ -259,7 +370,7 @@ def test_install_snapshot__replacing_one__listeners_get_the_diff():
     seen = []
     client.on_change(lambda *change: seen.append(change))
 
-    client._install_snapshot(Snapshot(NAMESPACE, 20, {"timeout": 2.5, "new": 2}), "api")
+    client._store.install(Snapshot(NAMESPACE, 20, {"timeout": 2.5, "new": 2}), "api")
 
     assert client.revision == 20
     assert sorted(seen) == [("new", None, 2), ("old", 1, None)]
@@ -270,7 +381,7 @@ def test_install_snapshot__first_one__no_listener_calls():
     seen = []
     client.on_change(lambda *change: seen.append(change))
 
-    client._install_snapshot(Snapshot(NAMESPACE, 3, {"timeout": 2.5}), "api")
+    client._store.install(Snapshot(NAMESPACE, 3, {"timeout": 2.5}), "api")
 
     assert seen == []
     assert client.source == "api"
@@ -278,7 +389,7 @@ def test_install_snapshot__first_one__no_listener_calls():
 
 def test_wait_for_revision__reached_from_another_thread__true():
     client = serving({"timeout": 2.5})
-    applier = threading.Timer(0.05, client._apply_event, args=(event(11),))
+    applier = threading.Timer(0.05, client._store.apply, args=(event(11),))
     applier.start()
 
     assert client.wait_for_revision(11, timeout=5) is True
@@ -305,8 +416,8 @@ def test_apply_event__with_cache_dir__debounced_then_written_at_close(tmp_path):
     cache = SnapshotCache(tmp_path, NAMESPACE)
     assert cache.read().revision == 10  # an API snapshot is written at once
 
-    client._apply_event(event(11, value=3.0))
-    client._flush_cache()
+    client._store.apply(event(11, value=3.0))
+    client._store.flush()
     assert cache.read().revision == 10  # debounced
 
     client.close()
@@ -318,8 +429,8 @@ def test_flush_cache__unwritable__warns_once_and_keeps_serving(tmp_path, caplog)
     blocker.write_text("not a directory")
     with caplog.at_level(logging.WARNING, logger="noreboot"):
         client = serving({"timeout": 2.5}, cache_dir=blocker, cache_write_interval=0)
-        client._apply_event(event(11, value=3.0))
-        client._flush_cache()
+        client._store.apply(event(11, value=3.0))
+        client._store.flush()
 
     assert client.get("timeout") == 3.0
     assert len([r for r in caplog.records if "cannot write config cache" in r.getMessage()]) == 1

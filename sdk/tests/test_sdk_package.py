@@ -13,6 +13,7 @@ def test_import__noreboot__does_not_import_django():
 
 def test_package__public_names__exported():
     for name in (
+        "ClientStatus",
         "ConfigClient",
         "NoRebootError",
         "ApiError",

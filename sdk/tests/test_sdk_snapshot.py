@@ -1,6 +1,14 @@
+import copy
+import hashlib
+import pickle
+from types import MappingProxyType
+
 import pytest
+from noreboot.digest import config_digest
+from noreboot.frozen import FrozenDict, FrozenList, freeze
 from noreboot.snapshot import (
     MISSING,
+    AppliedEvents,
     Change,
     Outcome,
     Snapshot,
@@ -220,3 +228,83 @@ def test_snapshot_from_configs__api_list__values_by_name():
 def test_snapshot_from_configs__wrong_shape__raises(revision, configs):
     with pytest.raises(ValueError):
         snapshot_from_configs(NAMESPACE, revision, configs)
+
+
+# -- frozen values ------------------------------------------------------------------
+
+
+def test_apply_event__object_value__frozen_in_the_new_snapshot(snapshot):
+    result = apply_event(snapshot, event(11, name="limits", value={"rps": [1, 2]}))
+
+    assert isinstance(result.snapshot.values["limits"], FrozenDict)
+    assert isinstance(result.snapshot.values["limits"]["rps"], FrozenList)
+
+
+def test_snapshot_from_configs__nested_values__frozen_equal_to_the_json():
+    built = snapshot_from_configs(NAMESPACE, 3, [{"name": "limits", "value": {"a": [{"b": 1}]}}])
+
+    with pytest.raises(TypeError):
+        built.values["limits"]["a"][0]["b"] = 2
+    assert built.values == {"limits": {"a": [{"b": 1}]}}
+
+
+def test_frozen__pickle_and_copy__equal_values():
+    frozen = freeze({"a": [1, {"b": True}]})
+
+    assert pickle.loads(pickle.dumps(frozen)) == frozen
+    assert type(pickle.loads(pickle.dumps(frozen))) is FrozenDict
+    assert type(copy.copy(frozen)) is dict and type(copy.deepcopy(frozen)["a"]) is list
+
+
+# -- digest ---------------------------------------------------------------------------
+
+
+def test_config_digest__known_values__the_hex_the_service_computes():
+    # Pinned: the service computes the same digest with the same canonical JSON.
+    values = {"timeout": 2.5, "flag": True, "name": "é", "limits": {"b": [1, 1.0], "a": None}}
+
+    assert config_digest(values) == "ebb3f87eb159595129b173e1dada28d425e53dac36bb090a47c4aa35f28d4133"
+    assert config_digest({}) == hashlib.sha256(b"{}").hexdigest()
+
+
+def test_config_digest__frozen_or_mapping_view__same_as_plain_dict():
+    values = {"limits": {"rps": [1, 2]}, "on": False}
+
+    assert config_digest(freeze(values)) == config_digest(values) == config_digest(MappingProxyType(values))
+    assert config_digest({"on": 1}) != config_digest({"on": True}) != config_digest({"on": 1.0})
+
+
+# -- applied revisions -----------------------------------------------------------------
+
+
+def test_applied_events__same_revision_same_content__no_conflict():
+    applied = AppliedEvents()
+    applied.record(event(11, value={"a": 1}))
+
+    assert applied.conflicts(dict(event(11, value={"a": 1}), event_id="another delivery")) is False
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"value": 3.0},
+        {"value": True},
+        {"name": "other"},
+        {"op": "delete"},
+        {"version": 2},
+    ],
+)
+def test_applied_events__same_revision_other_content__conflict(other):
+    applied = AppliedEvents()
+    applied.record(event(11, value=1))
+
+    assert applied.conflicts(dict(event(11, value=1), **other)) is True
+
+
+def test_applied_events__over_its_size__oldest_forgotten():
+    applied = AppliedEvents(size=2)
+    for revision in (11, 12, 13):
+        applied.record(event(revision))
+
+    assert applied.conflicts(event(11, value="other")) is False
+    assert applied.conflicts(event(13, value="other")) is True

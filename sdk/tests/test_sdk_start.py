@@ -7,7 +7,7 @@ import pytest
 from noreboot import AuthenticationError, ConfigClient, NamespaceNotFound, SnapshotUnavailable
 from noreboot.cache import SnapshotCache
 from noreboot.snapshot import Snapshot
-from stub_snapshot_api import NAMESPACE, snapshot_body
+from stub_snapshot_api import CREDENTIALS_PATH, NAMESPACE, SNAPSHOT_PATH, credentials_body, snapshot_body
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def unreachable_kafka(closed_port_url):
 
 def make_client(api_url, kafka_bootstrap, **options):
     options.setdefault("snapshot_timeout", 2.0)
-    return ConfigClient(NAMESPACE, api_url, "secret", kafka_bootstrap, **options)
+    return ConfigClient(namespace=NAMESPACE, api_url=api_url, token="secret", kafka_bootstrap=kafka_bootstrap, **options)
 
 
 def write_cache(cache_dir, revision=7, values=None):
@@ -141,5 +141,43 @@ def test_close__listener_thread__stops(snapshot_server, unreachable_kafka):
     assert thread.daemon
 
 
+def test_start__token_without_kafka_credentials__polls_the_service_and_says_so_once(snapshot_server, caplog):
+    snapshot_server.credentials = credentials_body({"bootstrap.servers": "127.0.0.1:9"})
+    snapshot_server.credentials_status = 403  # a person's login has no Kafka principal
+
+    with caplog.at_level(logging.INFO, logger="noreboot"):
+        client = make_client(snapshot_server.url, None, poll_interval=0.05).start()
+        try:
+            assert eventually(lambda: client.status().feed == "polling" and client.status().connected)
+            snapshot_server.body = snapshot_body(revision=13, configs=[{"name": "timeout", "value": 3.0}])
+
+            assert client.wait_for_revision(13, timeout=5)
+            assert client.get("timeout") == 3.0
+            time.sleep(0.2)  # a few more polls, all answered 304
+        finally:
+            client.close()
+
+    status = client.status()
+    assert (status.source, status.revision, status.feed, status.lag) == ("api", 13, "polling", None)
+    conditional = [r for r in snapshot_server.requests_to("GET", SNAPSHOT_PATH) if "If-None-Match" in r["headers"]]
+    assert len(conditional) >= 3
+    assert len(snapshot_server.requests_to("POST", CREDENTIALS_PATH)) == 1
+    said = [r for r in caplog.records if "no Kafka credentials for this token" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.INFO
+
+
+def test_status__api_down_at_start__source_cache_and_the_last_error(closed_port_url, unreachable_kafka, tmp_path):
+    write_cache(tmp_path)
+    client = make_client(closed_port_url, unreachable_kafka, cache_dir=tmp_path).start()
+    try:
+        assert eventually(lambda: client.status().last_error is not None)
+        status = client.status()
+    finally:
+        client.close()
+
+    assert (status.source, status.revision, status.feed, status.connected) == ("cache", 7, "kafka", False)
+    assert status.last_error.startswith("config service: cannot reach")
+
+
 def test_snapshot_body_helper__matches_contract():
-    assert set(snapshot_body()) == {"namespace", "revision", "topic", "partitions", "configs"}
+    assert set(snapshot_body()) == {"namespace", "revision", "topic", "partitions", "digest", "configs"}

@@ -1,19 +1,37 @@
-"""Where ``hq login`` keeps its session: ``$XDG_CONFIG_HOME/noreboot/credentials.json``.
+"""The files ``hq`` reads and writes: JSON input, and the session ``hq login`` keeps.
 
-The file holds ``{url, username, access, refresh}``; it is written atomically
-with mode 0600 in a directory with mode 0700, because the refresh token is as
-good as the password until it expires.
+The session lives in ``$XDG_CONFIG_HOME/noreboot/credentials.json`` as
+``{url, username, access, refresh}``; it is written atomically with mode 0600
+in a directory with mode 0700, because the refresh token is as good as the
+password until it expires.
 """
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from noreboot.cli.errors import HqError
 
-class CredentialsError(Exception):
-    """The credentials file exists but cannot be read or written."""
+
+def read_json_file(name: str | Path, *, missing_ok: bool = False) -> Any:
+    """The JSON in file ``name`` (``-``: stdin); None if it is absent and ``missing_ok``."""
+    try:
+        text = sys.stdin.read() if str(name) == "-" else Path(name).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if missing_ok:
+            return None
+        raise HqError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    except OSError as exc:
+        raise HqError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise HqError(f"{name} is not UTF-8 text") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise HqError(f"{name} is not JSON: {exc}") from exc
 
 
 def credentials_path() -> Path:
@@ -26,18 +44,11 @@ def credentials_path() -> Path:
 def load_credentials(path: Path | None = None) -> dict[str, Any] | None:
     """The stored session, or ``None`` if nobody logged in."""
     path = path or credentials_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    stored = read_json_file(path, missing_ok=True)
+    if stored is None:
         return None
-    except OSError as exc:
-        raise CredentialsError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        stored = json.loads(text)
-    except ValueError as exc:
-        raise CredentialsError(f"{path} is not valid JSON; run `hq login` again") from exc
     if not isinstance(stored, dict) or not isinstance(stored.get("access"), str):
-        raise CredentialsError(f"{path} holds no session; run `hq login` again")
+        raise HqError(f"{path} holds no session; run `hq login` again")
     return stored
 
 
@@ -61,5 +72,5 @@ def save_credentials(stored: dict[str, Any], path: Path | None = None) -> Path:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise CredentialsError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise HqError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
