@@ -3,19 +3,16 @@ immutable), and a form that writes a new version through config_set."""
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
-from apps.audit.services import ChangeContext
+from apps.change_context import ChangeContext
+from apps.configs import diffs
 from apps.configs.models import Configuration
 from apps.configs.services import config_set, config_value_check
 from apps.errors import DomainError
 from apps.tenants.admin import TenantScopedAdminMixin
-
-VALUE_PREVIEW_LENGTH = 80
 
 
 class ConfigurationSetForm(forms.ModelForm):
@@ -55,8 +52,7 @@ class ConfigurationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="value")
     def value_preview(self, obj: Configuration) -> str:
-        text = json.dumps(obj.value, ensure_ascii=False)
-        return text if len(text) <= VALUE_PREVIEW_LENGTH else text[: VALUE_PREVIEW_LENGTH - 1] + "…"
+        return diffs.value_preview(obj.value)
 
     def has_add_permission(self, request) -> bool:
         # Only admins reach this admin at all, and an admin may edit.

@@ -6,9 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import jsonpatch
-
-SHORT_LENGTH = 80
+from apps.configs.diffs import value_patch, value_preview
 
 
 def _text(value: Any, exists: bool) -> str:
@@ -16,10 +14,7 @@ def _text(value: Any, exists: bool) -> str:
 
 
 def _short(value: Any, exists: bool) -> str:
-    if not exists:
-        return "(none)"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= SHORT_LENGTH else text[: SHORT_LENGTH - 1] + "…"
+    return value_preview(value) if exists else "(none)"
 
 
 @dataclass(frozen=True)
@@ -37,9 +32,7 @@ class ValueDiff:
     @property
     def patch(self) -> list[dict]:
         """RFC 6902 operations from before to after, as the API's diff endpoint gives them."""
-        before = self.before if self.before_exists else None
-        after = self.after if self.after_exists else None
-        return jsonpatch.make_patch(before, after).patch
+        return value_patch(self.before if self.before_exists else None, self.after if self.after_exists else None)
 
     @property
     def before_text(self) -> str:

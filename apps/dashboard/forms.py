@@ -11,7 +11,8 @@ from typing import Any
 from django import forms
 
 from apps.audit.models import AuditEvent
-from apps.configs.models import CONFIG_NAME_MAX_LENGTH, config_name_validator
+from apps.audit.serializers import AuditFilterSerializer
+from apps.configs.models import COMMENT_MAX_LENGTH, CONFIG_NAME_MAX_LENGTH, config_name_validator
 from apps.tenants.roles import Role
 from apps.tenants.serializers import ServiceTokenCreateSerializer
 
@@ -92,7 +93,7 @@ class ConfigChangeForm(ProductionConfirmation):
     action = forms.ChoiceField(choices=[("preview", "Preview"), ("save", "Save")], required=False)
     kind = forms.ChoiceField(choices=VALUE_KINDS.items())
     value = forms.CharField(required=False, strip=False)
-    comment = forms.CharField(required=False, max_length=500)
+    comment = forms.CharField(required=False, max_length=COMMENT_MAX_LENGTH)
     # The version the person saw: a change made meanwhile is refused, not overwritten.
     expected_version = forms.IntegerField(required=False, min_value=0)
     previewed = forms.CharField(required=False, strip=False)
@@ -121,13 +122,13 @@ class ConfigAddForm(ConfigChangeForm):
 
 
 class ConfigDeleteForm(ProductionConfirmation):
-    comment = forms.CharField(required=False, max_length=500)
+    comment = forms.CharField(required=False, max_length=COMMENT_MAX_LENGTH)
     expected_version = forms.IntegerField(min_value=0)
 
 
 class ConfigRollbackForm(ProductionConfirmation):
     to_version = forms.IntegerField(min_value=1)
-    comment = forms.CharField(required=False, max_length=500)
+    comment = forms.CharField(required=False, max_length=COMMENT_MAX_LENGTH)
     expected_version = forms.IntegerField(min_value=0)
 
 
@@ -143,23 +144,27 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M")
 
 
-DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-
-
 class AuditFilterForm(forms.Form):
-    namespace = forms.CharField(required=False, max_length=191, label="Namespace")
-    actor = forms.CharField(required=False, max_length=150, label="Actor (username)")
+    """The audit page's filters. The form only draws the inputs: the API's
+    AuditFilterSerializer reads them, so the page filters exactly as
+    /api/v1/audit/ does, and its cleaned data are that serializer's."""
+
+    namespace = forms.CharField(required=False, label="Namespace")
+    actor = forms.CharField(required=False, label="Actor (username)")
     action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
-    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), input_formats=DATETIME_LOCAL_FORMATS,
-                                label="Since (UTC)")
-    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), input_formats=DATETIME_LOCAL_FORMATS,
-                                label="Until (UTC)")
+    since = forms.CharField(required=False, widget=DateTimeLocalInput(), label="Since (UTC)")
+    until = forms.CharField(required=False, widget=DateTimeLocalInput(), label="Until (UTC)")
 
     def clean(self):
-        data = super().clean()
-        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            self.add_error("until", "Until must be after since.")
-        return data
+        # A page sends every input, so an empty one is a filter not set; the API
+        # refuses empty filters, which only a mistake in a query would send.
+        given = {name: value for name, value in super().clean().items() if value}
+        filters = AuditFilterSerializer(data=given)
+        if not filters.is_valid():
+            for field, messages in filters.errors.items():
+                self.add_error(field if field in self.fields else None, [str(message) for message in messages])
+            return {}
+        return filters.validated_data
 
 
 class RoleGrantForm(forms.Form):

@@ -1,22 +1,18 @@
 from django.contrib.auth import views as auth_views
-from django.core.exceptions import ValidationError
 from django.urls import path, register_converter
 
-from apps.configs.models import CONFIG_NAME_MAX_LENGTH, config_name_validator
-from apps.dashboard import views
+from apps.configs.models import config_name_errors
+from apps.dashboard.views import audit, auth, configs, history, members, namespaces, tokens
+from apps.tenants.models import NAMESPACE_ROUTE
 
 
 class ConfigNameConverter:
-    """A config name as config_name_validator allows it; any other is simply not a page."""
+    """A config name as the model allows it; any other is simply not a page."""
 
     regex = r"[^/]+"
 
     def to_python(self, value: str) -> str:
-        try:
-            config_name_validator(value)
-        except ValidationError:
-            raise ValueError(value) from None
-        if len(value) > CONFIG_NAME_MAX_LENGTH:
+        if config_name_errors(value):
             raise ValueError(value)
         return value
 
@@ -28,22 +24,22 @@ register_converter(ConfigNameConverter, "configname")
 
 app_name = "dashboard"
 
-NAMESPACE = "namespaces/<slug:tenant>/<slug:environment>/<slug:service>/"
+NAMESPACE = NAMESPACE_ROUTE + "/"
 CONFIG = NAMESPACE + "configs/<configname:name>/"
 
 urlpatterns = [
-    path("login/", views.ThrottledLoginView.as_view(), name="login"),
+    path("login/", auth.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.namespace_list, name="namespaces"),
-    path("audit/", views.audit_log, name="audit"),
-    path(NAMESPACE, views.namespace_detail, name="namespace"),
-    path(NAMESPACE + "revision", views.namespace_revision, name="namespace-revision"),
-    path(NAMESPACE + "table", views.namespace_table, name="namespace-table"),
-    path(NAMESPACE + "configs/new", views.config_add, name="config-add"),
-    path(NAMESPACE + "members/", views.namespace_members, name="members"),
-    path(NAMESPACE + "tokens/", views.namespace_tokens, name="tokens"),
-    path(CONFIG + "edit", views.config_edit, name="config-edit"),
-    path(CONFIG + "delete", views.config_remove, name="config-delete"),
-    path(CONFIG + "history", views.config_history, name="config-history"),
-    path(CONFIG + "rollback", views.config_restore, name="config-rollback"),
+    path("", namespaces.namespace_list, name="namespaces"),
+    path("audit/", audit.audit_log, name="audit"),
+    path(NAMESPACE, namespaces.namespace_detail, name="namespace"),
+    path(NAMESPACE + "revision", namespaces.namespace_revision, name="namespace-revision"),
+    path(NAMESPACE + "table", namespaces.namespace_table, name="namespace-table"),
+    path(NAMESPACE + "configs/new", configs.config_add, name="config-add"),
+    path(NAMESPACE + "members/", members.namespace_members, name="members"),
+    path(NAMESPACE + "tokens/", tokens.namespace_tokens, name="tokens"),
+    path(CONFIG + "edit", configs.config_edit, name="config-edit"),
+    path(CONFIG + "delete", configs.config_remove, name="config-delete"),
+    path(CONFIG + "history", history.config_history, name="config-history"),
+    path(CONFIG + "rollback", history.config_restore, name="config-rollback"),
 ]
