@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
-from apps.audit.services import ChangeContext
+from apps.change_context import ChangeContext
 from apps.configs import services as config_services
 from apps.configs.models import Configuration, OutboxEvent
 from apps.tenants import services as tenant_services

@@ -1,0 +1,160 @@
+"""Propagation: PUT -> applied in N live SDK clients (bench/prop_client.py
+processes), with where the time went from the outbox row's timestamps."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from httpraw import Connection
+from stack import BENCH, HOST, PY, RESULTS, Processes
+
+from phases import polling
+
+if TYPE_CHECKING:
+    from run import Bench
+
+
+def propagate(bench: Bench, group: ClientGroup, writes: int, label: str, warmup: int = 3) -> str | None:
+    conn = Connection(HOST, bench.port)
+    path = bench.put_path("prop", "prop")
+    headers = {**bench.jwt_headers(), "Content-Type": "application/json"}
+    lat, put_ms, records = [], [], []
+    missing = errors = 0
+    for i in range(warmup + writes):
+        value = bench.next_value()
+        data = conn.build("PUT", path, headers, json.dumps({"value": value}).encode())
+        t0_wall = time.time_ns()
+        t0 = time.monotonic_ns()
+        response = conn.send_raw(data)
+        t_put = time.monotonic_ns()
+        if response.status != 201:
+            errors += 1
+            bench.notes.append(f"{label}: PUT answered {response.status} {response.body[:200]!r}")
+            continue
+        got = group.wait_for(value, timeout=10.0)
+        if i >= warmup:
+            lat.extend((t - t0) / 1e6 for t in got.values())
+            missing += group.n - len(got)
+            put_ms.append((t_put - t0) / 1e6)
+            records.append({"t0_wall_ns": t0_wall, "revision": response.json()["revision"],
+                            "apply_ms": sorted((t - t0) / 1e6 for t in got.values())})
+        time.sleep(random.uniform(*bench.cfg["prop_gap"]))
+    conn.close()
+    bench.metric(f"{label}", lat, clients=group.n, processes=group.procs, writes=writes, missing=missing,
+                put_errors=errors)
+    bench.metric(f"{label}.put_response", put_ms)
+    bench.raw[label] = records
+    stage_breakdown(bench, label, records)
+    if missing or errors:
+        return f"{missing} client updates missing after 10 s, {errors} PUT errors"
+    return None
+
+
+def stage_breakdown(bench: Bench, label: str, records: list[dict]) -> None:
+    """Where the time went, from the outbox row's own timestamps (wall clock)."""
+    from setup_data import outbox_times
+
+    if not records:
+        return
+    ns = bench.fx["namespaces"]["prop"]
+    times = outbox_times(ns, min(r["revision"] for r in records) - 1, timeout=10)["times"]
+    inserted, delivered = [], []
+    for r in records:
+        created, published = times.get(r["revision"], (None, None))
+        if created is not None:
+            inserted.append((created.timestamp() * 1e9 - r["t0_wall_ns"]) / 1e6)
+        if published is not None:
+            delivered.append((published.timestamp() * 1e9 - r["t0_wall_ns"]) / 1e6)
+    bench.metric(f"{label}.outbox_row", inserted)
+    bench.metric(f"{label}.relay_delivered", delivered)
+
+
+def run(bench: Bench) -> None:
+    for n, procs, writes in bench.cfg["prop"]:
+        if n != 1 and "propagation" not in bench.only:
+            continue
+        label = f"propagation.n{n}"
+
+        def one(n=n, procs=procs, writes=writes, label=label):
+            group = ClientGroup(bench, n, procs)
+            try:
+                group.wait_ready(90)
+                hit = propagate(bench, group, writes, label)
+                if n == 1 and "polling" in bench.only:
+                    # The polling baseline runs beside this client, on the same changes.
+                    polling.measure(bench, group)
+                return hit
+            finally:
+                group.close()
+
+        bench.phase(label if n != 1 or "polling" not in bench.only else label + "+polling", one)
+
+
+class ClientGroup:
+    """n SDK clients spread over `procs` processes (bench/prop_client.py)."""
+
+    def __init__(self, bench: Bench, n: int, procs: int) -> None:
+        from django.conf import settings
+
+        self.n, self.procs = n, procs
+        self.cond = threading.Condition()
+        self.arrivals: dict[int, dict[int, int]] = {}
+        self.ready = 0
+        self.processes = []
+        per = [n // procs + (1 if p < n % procs else 0) for p in range(procs)]
+        first = 0
+        for p, count in enumerate(per):
+            spec = {"namespace": bench.fx["paths"]["prop"], "api_url": bench.api_url(), "token": bench.fx["tokens"]["prop"],
+                    "bootstrap": settings.KAFKA_BOOTSTRAP_SERVERS, "count": count, "name": "prop", "first_index": first,
+                    "kafka_config": bench.sdk_kafka_config}
+            first += count
+            process = bench.procs.spawn([PY, str(BENCH / "prop_client.py"), json.dumps(spec)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=open(RESULTS / f"clients-n{n}-{p}.log", "w"))
+            self.processes.append(process)
+            threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process) -> None:
+        for line in process.stdout:
+            kind, _, rest = line.rstrip("\n").partition(" ")
+            if kind == "E":
+                index, value, t = rest.split(" ")
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    continue
+                if not isinstance(value, int):
+                    continue
+                with self.cond:
+                    self.arrivals.setdefault(value, {}).setdefault(int(index), int(t))
+                    self.cond.notify_all()
+            elif kind == "R":
+                with self.cond:
+                    self.ready += int(rest.split()[0])
+                    self.cond.notify_all()
+
+    def wait_ready(self, timeout: float) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.ready >= self.n, timeout):
+                raise RuntimeError(f"only {self.ready} of {self.n} SDK clients started within {timeout:.0f} s")
+
+    def wait_for(self, value: int, timeout: float) -> dict[int, int]:
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.arrivals.get(value, ())) >= self.n, timeout)
+            return dict(self.arrivals.pop(value, {}))
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                Processes.stop(process)

@@ -1,0 +1,138 @@
+"""The result table: one row per figure, with the targets of issue 10 and
+PASS/FAIL beside them, and its plain-text layout."""
+
+from __future__ import annotations
+
+# Targets of issue 10.
+T_PROP1_P50, T_PROP1_P99 = 10.0, 40.0
+T_FLOOR_RATIO = 3.0
+T_PROP100_P99 = 150.0
+T_POLL_RATIO = 40.0
+T_WRITES_RPS, T_WRITES_P99 = 400.0, 50.0
+T_LIST1K, T_LIST10K, T_304, T_304_RPS = 5.0, 40.0, 2.0, 1500.0
+T_GET_RATIO = 2.0
+T_BOOT = 500.0
+
+
+def build_rows(m: dict) -> list[dict]:
+    rows: list[dict] = []
+
+    def row(key: str, label: str, target: str = "", ok: bool | None = None, note: str = "") -> None:
+        if key not in m:
+            return
+        rows.append({"key": key, "metric": label, **{k: m[key][k] for k in ("count", "p50", "p95", "p99", "max", "unit")},
+                     "target": target, "pass": ok, "note": note})
+
+    def value_row(label: str, value: float | None, unit: str, target: str, ok: bool | None, note: str = "") -> None:
+        if value is None:
+            return
+        rows.append({"key": label, "metric": label, "count": None, "p50": value, "p95": None, "p99": None, "max": None,
+                     "unit": unit, "target": target, "pass": ok, "note": note})
+
+    def get(key, field="p50"):
+        return m.get(key, {}).get(field)
+
+    p1 = m.get("propagation.n1")
+    if p1:
+        extra = f"{p1['clients']} client; missing {p1['missing']}"
+        row("propagation.n1", "propagation PUT->applied, N=1", "p50<=10, p99<=40",
+            p1["p50"] <= T_PROP1_P50 and p1["p99"] <= T_PROP1_P99 and p1["missing"] == 0, extra)
+        row("propagation.n1.put_response", "  of which: PUT response")
+        row("propagation.n1.outbox_row", "  of which: outbox row inserted")
+        row("propagation.n1.relay_delivered", "  of which: relay delivery report")
+    for n in (20, 100):
+        pn = m.get(f"propagation.n{n}")
+        if pn:
+            note = f"{pn['processes']} processes; missing {pn['missing']}"
+            if n == 100:
+                row("propagation.n100", "propagation PUT->applied, N=100", "p99<=150",
+                    pn["p99"] <= T_PROP100_P99 and pn["missing"] == 0, note)
+            else:
+                row("propagation.n20", "propagation PUT->applied, N=20", "", None, note)
+    row("floor.pg_write", "floor: write transaction (config_set)")
+    row("floor.kafka_hop", "floor: Kafka produce->consume")
+    row("floor.kafka_ack", "floor: Kafka produce->ack")
+    if get("propagation.n1") and get("floor.pg_write") and get("floor.kafka_hop"):
+        ratio = get("propagation.n1") / (get("floor.pg_write") + get("floor.kafka_hop"))
+        value_row("propagation p50 / (PG p50 + Kafka p50)", round(ratio, 2), "x", "<=3", ratio <= T_FLOOR_RATIO)
+    for mode, label in (("plain", "polling 1 s, plain GET"), ("etag", "polling 1 s, If-None-Match")):
+        row(f"polling.{mode}", f"staleness: {label}", note=f"missed {m.get(f'polling.{mode}', {}).get('missed')}")
+    row("polling.sdk_same_changes", "staleness: SDK, same changes")
+    ours = get("polling.sdk_same_changes") or get("propagation.n1")
+    for mode in ("plain", "etag"):
+        if get(f"polling.{mode}") and ours:
+            ratio = get(f"polling.{mode}") / ours
+            value_row(f"polling {mode} p50 / SDK p50", round(ratio, 1), "x", ">=40" if mode == "plain" else "",
+                      ratio >= T_POLL_RATIO if mode == "plain" else None)
+    w = m.get("writes.distinct")
+    if w:
+        ok = w["rate_per_s"] >= T_WRITES_RPS and w["p99"] <= T_WRITES_P99 and w["errors"] == 0
+        row("writes.distinct", f"PUT, 8 writers x 8 configs: {w['rate_per_s']:.0f}/s, {w['errors']} err",
+            ">=400/s, p99<=50, 0 err", ok)
+        row("writes.distinct.outbox_lag", "  outbox lag commit->delivered")
+    s = m.get("writes.one_config")
+    if s:
+        check = s.get("version_check", {})
+        good = (s["errors"] == 0 and check.get("contiguous") and check.get("written_equals_ok")
+                and check.get("answered_versions_match") and check.get("active_rows") == 1)
+        row("writes.one_config", f"PUT, 8 writers x 1 config: {s['rate_per_s']:.0f}/s, {s['errors']} err",
+            "0 err, versions contiguous", bool(good),
+            f"versions {check.get('first')}..{check.get('last')} contiguous={check.get('contiguous')}")
+        row("writes.one_config.outbox_lag", "  outbox lag commit->delivered")
+    n = m.get("writes.namespaces")
+    if n:
+        row("writes.namespaces", f"PUT, 8 writers x 8 namespaces: {n['rate_per_s']:.0f}/s, {n['errors']} err",
+            note="no shared namespace lock (for comparison)")
+        row("writes.namespaces.outbox_lag", "  outbox lag commit->delivered")
+    for key, label, limit in (("k1", "1,000", T_LIST1K), ("k10", "10,000", T_LIST10K)):
+        r = m.get(f"reads.list_{key}.200")
+        if r:
+            row(f"reads.list_{key}.200", f"GET list {label} configs (200)", f"p50<={limit:g}", r["p50"] <= limit,
+                f"{r['bytes']} bytes")
+        r = m.get(f"reads.list_{key}.304")
+        if r:
+            row(f"reads.list_{key}.304", f"GET list {label} configs (304)", "p50<=2", r["p50"] <= T_304)
+    t = m.get("reads.304_throughput")
+    if t:
+        row("reads.304_throughput", f"conditional GETs, 8 conns: {t['rate_per_s']:.0f}/s", ">=1500/s",
+            t["rate_per_s"] >= T_304_RPS, f"statuses {t['statuses']}")
+    row("reads.spec_list", "GET /api/configs/", note=f"{m.get('reads.spec_list', {}).get('configs')} configs")
+    row("sdk.get", "SDK client.get()")
+    row("sdk.dict_get", "plain dict.get()")
+    row("sdk.loop_overhead", "  (timeit loop, in both)")
+    if get("sdk.get") and get("sdk.dict_get"):
+        ratio = get("sdk.get") / get("sdk.dict_get")
+        value_row("get() / dict.get", round(ratio, 2), "x", "<=2", ratio <= T_GET_RATIO)
+    for label in ("10k", "1k", "11"):
+        row(f"sdk.apply_{label}", f"SDK apply one event, {label} configs")
+    b = m.get("sdk.bootstrap_10k")
+    if b:
+        row("sdk.bootstrap_10k", "SDK bootstrap, 10,000 configs", "p50<=500", b["p50"] <= T_BOOT)
+    row("sdk.rss_10k", "SDK process RSS, 10,000 configs")
+    return rows
+
+
+def fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def format_table(rows: list[dict]) -> str:
+    header = ["metric", "count", "p50", "p95", "p99", "max", "unit", "target", "result", "note"]
+    lines = [[r["metric"], fmt(r["count"]), fmt(r["p50"]), fmt(r["p95"]), fmt(r["p99"]), fmt(r["max"]), r["unit"],
+              r["target"], "" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL"), r.get("note") or ""]
+             for r in rows]
+    widths = [max(len(x[i]) for x in [header, *lines]) for i in range(len(header))]
+    out = []
+    for k, line in enumerate([header, *lines]):
+        cells = [line[0].ljust(widths[0])] + [line[i].rjust(widths[i]) for i in range(1, 6)] + [
+            line[6].ljust(widths[6]), line[7].ljust(widths[7]), line[8].ljust(widths[8]), line[9]]
+        out.append("  ".join(cells).rstrip())
+        if k == 0:
+            out.append("-" * len(out[0]))
+    return "\n".join(out)
