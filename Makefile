@@ -26,7 +26,8 @@ browser:
 		{ $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium chromium-driver; }; \
 	fi
 
-services:
+# The venv first: scripts/kafka.sh probes the broker with its confluent-kafka.
+services: $(STAMP)
 	@bash scripts/postgres.sh start
 	@bash scripts/kafka.sh start
 
