@@ -33,18 +33,13 @@ class OutboxBacklogCollector:
     that serves /metrics reports the same truth, whether the relay runs or not."""
 
     def collect(self):
-        from django.db.models import Count, Min
-        from django.utils import timezone
+        from apps.configs.outbox import outbox_backlog
 
-        from apps.configs.models import OutboxEvent
-
-        backlog = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
-            count=Count("id"), oldest=Min("created_at")
-        )
-        age = (timezone.now() - backlog["oldest"]).total_seconds() if backlog["oldest"] else 0.0
-        yield GaugeMetricFamily("noreboot_outbox_backlog_events", "Outbox events not yet published.", backlog["count"])
+        backlog = outbox_backlog()
+        yield GaugeMetricFamily("noreboot_outbox_backlog_events", "Outbox events not yet published.", backlog.count)
         yield GaugeMetricFamily(
-            "noreboot_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished event.", age
+            "noreboot_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished event.",
+            backlog.oldest_age_seconds,
         )
 
 

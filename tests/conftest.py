@@ -14,14 +14,26 @@ from noreboot import ConfigClient
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from apps.audit.services import ChangeContext
+from apps.change_context import ChangeContext
 from apps.tenants import services as tenant_services
 from apps.tenants.models import Namespace, Tenant
 from apps.tenants.roles import Role
 from tests.support.kafka import TopicTail
 from tests.support.processes import RelayProcess
 
-SYSTEM = ChangeContext(actor=None, request_id="test-setup")
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Tests that stop the shared Kafka broker or PostgreSQL run after all the
+    others (a stable sort keeps every other order), so that a service they fail
+    to bring back cannot fail the tests that would have come after them."""
+    items.sort(key=lambda item: item.get_closest_marker("stops_shared_service") is not None)
+
+
+@pytest.fixture
+def change_context() -> ChangeContext:
+    """The context of the writes a test makes to arrange its world: no person acts."""
+    return ChangeContext(actor=None, request_id="test-setup")
 
 
 @pytest.fixture(autouse=True)
@@ -63,11 +75,6 @@ def unique_slug(prefix: str) -> str:
 
 
 @pytest.fixture
-def unique_tenant_slug() -> str:
-    return unique_slug("t")
-
-
-@pytest.fixture
 def make_user(db):
     def make(username: str | None = None, password: str | None = None, **extra):
         # No password unless a test logs in with one: hashing costs most of a second.
@@ -77,22 +84,22 @@ def make_user(db):
 
 
 @pytest.fixture
-def make_namespace(db):
+def make_namespace(db, change_context):
     """A namespace in a tenant of its own (unique slugs, so tests never meet)."""
 
     def make(tenant: Tenant | None = None, environment: str = "prod", service: str = "checkout") -> Namespace:
-        tenant = tenant or tenant_services.tenant_create(slug=unique_slug("t"), context=SYSTEM)
+        tenant = tenant or tenant_services.tenant_create(slug=unique_slug("t"), context=change_context)
         return tenant_services.namespace_create(
-            tenant=tenant, environment=environment, service=service, context=SYSTEM
+            tenant=tenant, environment=environment, service=service, context=change_context
         )
 
     return make
 
 
 @pytest.fixture
-def grant(db):
+def grant(db, change_context):
     def give(user, target, role: str) -> None:
-        tenant_services.role_grant(target=target, user=user, role=Role.from_label(role), context=SYSTEM)
+        tenant_services.role_grant(target=target, user=user, role=Role.from_label(role), context=change_context)
 
     return give
 
@@ -123,6 +130,14 @@ def editor(make_user, make_namespace, grant, client_for):
 
 
 @pytest.fixture
+def default_editor(make_user, grant, client_for) -> APIClient:
+    """An API client of an editor of default/default/default, the namespace of the seed's endpoints."""
+    user = make_user()
+    grant(user, Namespace.objects.get(path="default/default/default"), "editor")
+    return client_for(user)
+
+
+@pytest.fixture
 def relay(transactional_db, settings):
     """The outbox relay as its own process, against the test database."""
     process = RelayProcess(settings.DATABASES["default"]["NAME"])
@@ -132,18 +147,19 @@ def relay(transactional_db, settings):
 
 
 @pytest.fixture
-def sdk_client(live_server, relay, tmp_path, settings):
+def sdk_client(live_server, relay, tmp_path, settings, change_context):
     """Starts SDK clients of a namespace, as client services run them, against
     the live API, relay and Kafka; closes them after the test."""
     clients: list[ConfigClient] = []
 
     def start(namespace: Namespace, **options) -> ConfigClient:
-        _, secret = tenant_services.service_token_create(namespace=namespace, name="test-client", context=SYSTEM)
-        options.setdefault("cache_dir", tmp_path / "cache")
-        client = ConfigClient(
-            namespace=namespace.path, api_url=live_server.url, token=secret,
-            kafka_bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS, **options,
+        _, secret = tenant_services.service_token_create(
+            namespace=namespace, name="test-client", context=change_context
         )
+        options.setdefault("cache_dir", tmp_path / "cache")
+        # As a client service configures it: the API URL, the namespace and
+        # the token; Kafka credentials come from the API.
+        client = ConfigClient(namespace=namespace.path, api_url=live_server.url, token=secret, **options)
         clients.append(client)
         return client.start()
 
@@ -153,9 +169,9 @@ def sdk_client(live_server, relay, tmp_path, settings):
 
 
 @pytest.fixture
-def topic_tail(settings):
+def topic_tail():
     """Reads what lands on the updates topic from now on."""
-    tail = TopicTail(settings.KAFKA_BOOTSTRAP_SERVERS, settings.KAFKA_TOPIC)
+    tail = TopicTail()
     yield tail
     tail.close()
 

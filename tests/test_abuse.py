@@ -72,11 +72,9 @@ def test_value__over_the_limits__400_naming_value_and_nothing_written(editor, va
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_config_name__bad__400_naming_the_field(make_user, grant, client_for, name):
-    user = make_user()
-    grant(user, Namespace.objects.get(path="default/default/default"), "editor")
+def test_config_name__bad__400_naming_the_field(default_editor, name):
     before = counts()
-    response = client_for(user).post("/api/configs/update/", {"name": name, "value": 1}, format="json")
+    response = default_editor.post("/api/configs/update/", {"name": name, "value": 1}, format="json")
     assert response.status_code == 400, body(response)
     assert "name" in body(response)["error"]["fields"]
     assert counts() == before

@@ -6,14 +6,12 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
-from apps.audit.services import ChangeContext
 from apps.configs.services import config_set
 from apps.tenants.services import service_token_create
 from tests.conftest import bearer_client, body
 
 pytestmark = pytest.mark.django_db
 
-SETUP = ChangeContext(actor=None)
 PRINCIPALS = ["anonymous", "other_tenant", "viewer", "editor", "admin", "service_token"]
 
 
@@ -74,11 +72,11 @@ def expected_status(endpoint: Endpoint, principal: str) -> int:
 
 
 @pytest.fixture
-def world(make_user, make_namespace, grant, client_for):
+def world(make_user, make_namespace, grant, client_for, change_context):
     """Tenant A with one namespace and callers of every kind; tenant B's user."""
     namespace = make_namespace()
     tenant = namespace.tenant
-    config_set(namespace=namespace, name="seeded", value=1, context=SETUP)
+    config_set(namespace=namespace, name="seeded", value=1, context=change_context)
     viewer, editor, admin, member = make_user(), make_user(), make_user(), make_user()
     grant(viewer, namespace, "viewer")
     grant(editor, namespace, "editor")
@@ -87,7 +85,7 @@ def world(make_user, make_namespace, grant, client_for):
     grant(member, tenant, "viewer")
     other = make_user()
     grant(other, make_namespace().tenant, "admin")
-    token, secret = service_token_create(namespace=namespace, name="svc", context=SETUP)
+    token, secret = service_token_create(namespace=namespace, name="svc", context=change_context)
     clients = {
         "anonymous": APIClient(),
         "other_tenant": client_for(other),

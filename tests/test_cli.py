@@ -11,15 +11,12 @@ import threading
 import time
 
 import pytest
-from django.conf import settings
 
-from apps.audit.services import ChangeContext
 from apps.configs.models import Configuration
 from apps.configs.services import config_delete, config_set
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WRITER = ChangeContext(actor=None, request_id="cli-test")
 PASSWORD = "cli-password-1"
 
 
@@ -195,10 +192,11 @@ def _line_matching(lines_: queue.Queue, predicate, deadline: float) -> str:
             return line
 
 
-def test_watch__change_by_another_process__printed_as_one_line(hq, session, relay):
+def test_watch__change_by_another_process__printed_as_one_line(hq, session, relay, change_context):
     namespace, _ = session
-    config_set(namespace=namespace, name="timeout", value=1.5, context=WRITER)
-    watch = hq("watch", namespace.path, "--kafka", settings.KAFKA_BOOTSTRAP_SERVERS, popen=True)
+    config_set(namespace=namespace, name="timeout", value=1.5, context=change_context)
+    # A person's login has no Kafka principal: hq watch follows the API.
+    watch = hq("watch", namespace.path, popen=True)
     try:
         stdout, stderr = queue.Queue(), queue.Queue()
         _reader(watch.stdout, stdout)
@@ -210,7 +208,7 @@ def test_watch__change_by_another_process__printed_as_one_line(hq, session, rela
         assert other.returncode == 0, other.stderr
         change = _line_matching(stdout, lambda line: True, deadline)
         assert change == "timeout: 1.5 -> 2.5 (revision 2)\n"
-        config_delete(namespace=namespace, name="timeout", context=WRITER)
+        config_delete(namespace=namespace, name="timeout", context=change_context)
         assert _line_matching(stdout, lambda line: True, deadline) == "timeout: 2.5 -> (none) (revision 3)\n"
     finally:
         watch.terminate()
@@ -219,13 +217,13 @@ def test_watch__change_by_another_process__printed_as_one_line(hq, session, rela
 
 
 def test_export_import__into_empty_namespace__every_active_value_reproduced(hq, session, make_namespace, grant,
-                                                                           tmp_path):
+                                                                           tmp_path, change_context):
     source, user = session
     values = {"timeout": 1.5, "new_checkout": True, "color": "blue", "limits": {"rps": [1, 2], "mode": None}}
     for name, value in values.items():
-        config_set(namespace=source, name=name, value=value, context=WRITER)
-    config_set(namespace=source, name="gone", value=1, context=WRITER)
-    config_delete(namespace=source, name="gone", context=WRITER)
+        config_set(namespace=source, name=name, value=value, context=change_context)
+    config_set(namespace=source, name="gone", value=1, context=change_context)
+    config_delete(namespace=source, name="gone", context=change_context)
     target = make_namespace(environment="staging")
     grant(user, target, "editor")
 
@@ -248,9 +246,9 @@ def test_export_import__into_empty_namespace__every_active_value_reproduced(hq, 
     assert lines(again.stdout) == [f"imported into {target.path}: 0 created, 0 updated, 4 unchanged (revision 4)"]
 
 
-def test_import__one_invalid_entry__nothing_written_and_entry_named(hq, session, tmp_path):
+def test_import__one_invalid_entry__nothing_written_and_entry_named(hq, session, tmp_path, change_context):
     namespace, _ = session
-    config_set(namespace=namespace, name="timeout", value=1.5, context=WRITER)
+    config_set(namespace=namespace, name="timeout", value=1.5, context=change_context)
     file = tmp_path / "import.json"
     file.write_text(json.dumps({"configs": {"timeout": 3, "fresh": True, "bad name!": 1}}))
     before = Configuration.objects.filter(namespace=namespace).count()

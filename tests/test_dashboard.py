@@ -5,26 +5,28 @@ land in tests/screenshots/ (git-ignored) for a reviewer to look at."""
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
 
 import pytest
 from django.test import Client
 from selenium.webdriver.common.keys import Keys
 
 from apps.audit.models import AuditEvent
-from apps.audit.services import ChangeContext
+from apps.change_context import ChangeContext
 from apps.configs.models import Configuration
 from apps.configs.selectors import config_current
 from apps.configs.services import config_set
 from apps.tenants import services as tenant_services
 from apps.tenants.models import Namespace
 from apps.tenants.roles import Role, role_held
-from tests.conftest import unique_slug
+from tests.conftest import body, unique_slug
 from tests.support.browser import Browser
+from tests.support.processes import ApiServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "a-long-enough-password"
-ELSEWHERE = ChangeContext(actor=None, request_id="dashboard-test")
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +84,14 @@ def save(web: Browser) -> str:
 
 
 def test_editing__a_boolean_and_a_number_through_the_diff_preview__saved_and_applied_by_a_running_sdk_client(
-    web, person, make_namespace, sdk_client
+    web, person, make_namespace, sdk_client, change_context
 ):
     namespace = make_namespace(environment="dev")
     make_namespace(tenant=namespace.tenant, environment="dev", service="search")
     make_namespace(tenant=namespace.tenant, environment="staging")
-    config_set(namespace=namespace, name="new_checkout", value=False, context=ELSEWHERE)
-    config_set(namespace=namespace, name="timeout", value=30, context=ELSEWHERE)
-    config_set(namespace=namespace, name="limits", value={"rps": 10, "burst": 5}, context=ELSEWHERE)
+    config_set(namespace=namespace, name="new_checkout", value=False, context=change_context)
+    config_set(namespace=namespace, name="timeout", value=30, context=change_context)
+    config_set(namespace=namespace, name="limits", value={"rps": 10, "burst": 5}, context=change_context)
     client = sdk_client(namespace)
     assert client.revision == 3 and client.get("new_checkout") is False
     editor = person("editor", namespace.tenant, name="erin")
@@ -128,10 +130,10 @@ def test_editing__a_boolean_and_a_number_through_the_diff_preview__saved_and_app
 
 
 def test_history__rolled_back_with_one_click__new_version_and_the_audit_log_names_the_user(
-    web, person, make_namespace
+    web, person, make_namespace, change_context
 ):
     namespace = make_namespace(environment="staging")
-    config_set(namespace=namespace, name="timeout", value=30, context=ELSEWHERE)
+    config_set(namespace=namespace, name="timeout", value=30, context=change_context)
     editor = person("editor", namespace, name="rolf")
     web.sign_in(editor.username, PASSWORD)
     preview_change(web, namespace, "timeout", value="45")
@@ -165,11 +167,11 @@ def test_history__rolled_back_with_one_click__new_version_and_the_audit_log_name
 
 
 def test_viewer__namespace_and_history_pages__no_edit_controls_and_forged_posts_refused_with_nothing_written(
-    web, person, make_namespace
+    web, person, make_namespace, change_context
 ):
     namespace = make_namespace()
-    config_set(namespace=namespace, name="flag", value=True, context=ELSEWHERE)
-    config_set(namespace=namespace, name="flag", value=False, context=ELSEWHERE)
+    config_set(namespace=namespace, name="flag", value=True, context=change_context)
+    config_set(namespace=namespace, name="flag", value=False, context=change_context)
     viewer = person("viewer", namespace, name="vera")
     web.sign_in(viewer.username, PASSWORD)
     web.open(page(namespace))
@@ -201,10 +203,10 @@ def test_viewer__namespace_and_history_pages__no_edit_controls_and_forged_posts_
 
 
 def test_namespace_of_another_tenant__every_page_and_post__answers_404_like_a_missing_one(
-    web, person, make_namespace
+    web, person, make_namespace, change_context
 ):
     mine, theirs = make_namespace(), make_namespace()
-    config_set(namespace=theirs, name="secret_flag", value=True, context=ELSEWHERE)
+    config_set(namespace=theirs, name="secret_flag", value=True, context=change_context)
     admin = person("admin", mine.tenant)
     web.sign_in(admin.username, PASSWORD)
     web.open(page(theirs))
@@ -226,10 +228,10 @@ def test_namespace_of_another_tenant__every_page_and_post__answers_404_like_a_mi
 
 
 def test_json_editor__invalid_json__error_next_to_the_field_in_the_browser_and_from_the_server_nothing_written(
-    web, person, make_namespace
+    web, person, make_namespace, change_context
 ):
     namespace = make_namespace()
-    config_set(namespace=namespace, name="limits", value={"rps": 10, "burst": 5}, context=ELSEWHERE)
+    config_set(namespace=namespace, name="limits", value={"rps": 10, "burst": 5}, context=change_context)
     editor = person("editor", namespace)
     web.sign_in(editor.username, PASSWORD)
     before = written(namespace)
@@ -258,9 +260,9 @@ def test_json_editor__invalid_json__error_next_to_the_field_in_the_browser_and_f
     assert written(namespace) == before
 
 
-def test_editor_post__without_the_csrf_token__refused_with_nothing_written(web, person, make_namespace):
+def test_editor_post__without_the_csrf_token__refused_with_nothing_written(web, person, make_namespace, change_context):
     namespace = make_namespace()
-    config_set(namespace=namespace, name="timeout", value=30, context=ELSEWHERE)
+    config_set(namespace=namespace, name="timeout", value=30, context=change_context)
     editor = person("editor", namespace)
     web.sign_in(editor.username, PASSWORD)
     web.open(page(namespace))
@@ -275,12 +277,12 @@ def test_editor_post__without_the_csrf_token__refused_with_nothing_written(web, 
 
 
 def test_production_change__unconfirmed_then_changed_meanwhile__refused_twice_then_saved_over_the_new_value(
-    web, person
+    web, person, change_context
 ):
-    tenant = tenant_services.tenant_create(slug=unique_slug("t"), context=ELSEWHERE)
+    tenant = tenant_services.tenant_create(slug=unique_slug("t"), context=change_context)
     namespace = tenant_services.namespace_create(tenant=tenant, environment="prod", service="checkout",
-                                                 is_production=True, context=ELSEWHERE)
-    config_set(namespace=namespace, name="rate_limit", value=100, context=ELSEWHERE)
+                                                 is_production=True, context=change_context)
+    config_set(namespace=namespace, name="rate_limit", value=100, context=change_context)
     editor = person("editor", namespace)
     web.sign_in(editor.username, PASSWORD)
     with web.phone():
@@ -294,7 +296,7 @@ def test_production_change__unconfirmed_then_changed_meanwhile__refused_twice_th
     assert error.is_displayed() and "production" in error.text
     assert config_current(namespace, "rate_limit").value == 100
 
-    config_set(namespace=namespace, name="rate_limit", value=120, context=ELSEWHERE)
+    config_set(namespace=namespace, name="rate_limit", value=120, context=change_context)
     web.click("#id_confirm_production")
     web.click("#save")
     web.wait_until(lambda: "changed by someone else" in web.text(".error-box"))
@@ -348,11 +350,11 @@ def test_admin_pages__role_granted_and_revoked_token_created_and_revoked__secret
 
 
 def test_namespace_page__changed_elsewhere__revision_polled_with_304s_and_the_table_refreshed_in_place(
-    web, person, make_namespace
+    web, person, make_namespace, change_context
 ):
     namespace = make_namespace(environment="dev")
-    config_set(namespace=namespace, name="greeting", value="hello", context=ELSEWHERE)
-    config_set(namespace=namespace, name="limits", value={"rps": 10, "burst": 5}, context=ELSEWHERE)
+    config_set(namespace=namespace, name="greeting", value="hello", context=change_context)
+    config_set(namespace=namespace, name="limits", value={"rps": 10, "burst": 5}, context=change_context)
     viewer = person("viewer", namespace)
     web.sign_in(viewer.username, PASSWORD)
     web.open(page(namespace))
@@ -364,7 +366,7 @@ def test_namespace_page__changed_elsewhere__revision_polled_with_304s_and_the_ta
     status, body = web.request("GET", page(namespace, "revision"), headers={"If-None-Match": '"1"'})
     assert status == 200 and json.loads(body) == {"namespace": namespace.path, "revision": 2}
 
-    config_set(namespace=namespace, name="greeting", value="bonjour", context=ELSEWHERE)
+    config_set(namespace=namespace, name="greeting", value="bonjour", context=change_context)
     web.wait_until(lambda: '"bonjour"' in web.text('tr[data-config="greeting"]'), timeout=10,
                    message="the table did not follow the new revision")
     assert web.driver.execute_script("return window.sameDocument") is True
@@ -400,3 +402,48 @@ def test_config__added_as_json_then_deleted__listed_then_gone_with_its_history_k
     web.open(page(namespace, "configs/limits/history"))
     assert "deleted" in web.wait_for('tr[data-version="2"]').text
     assert Configuration.objects.filter(namespace=namespace, name="limits").count() == 2
+
+
+def test_audit_page__the_api_s_filters__the_events_the_api_lists_and_the_same_refusals(
+    person, make_namespace, client_for, change_context
+):
+    namespace = make_namespace()
+    admin = person("admin", namespace)
+    config_set(namespace=namespace, name="mine", value=1, context=ChangeContext(actor=admin))
+    config_set(namespace=namespace, name="theirs", value=2, context=change_context)
+    api, page = client_for(admin), Client()
+    page.force_login(admin)
+
+    def both(query: dict) -> tuple:
+        # The page sends every input, blank ones too; the API is sent only those set.
+        api_response = api.get("/api/v1/audit/", {key: value for key, value in query.items() if value})
+        page_response = page.get("/ui/audit/", query)
+        api_ids = [event["id"] for event in body(api_response).get("results", [])]
+        page_ids = [event.pk for event in page_response.context["page"]]
+        return (api_response.status_code, api_ids), (page_response.status_code, page_ids)
+
+    listed = both({"namespace": namespace.path, "actor": admin.username, "action": "config.set",
+                   "since": "2000-01-01T00:00", "until": "2999-01-01T00:00"})
+    assert listed[0] == listed[1] and len(listed[0][1]) == 1
+    assert both({"namespace": namespace.path, "actor": "", "since": "2999-01-01", "until": "2000-01-01"}) == (
+        (200, []), (200, [])
+    )
+    assert both({"namespace": namespace.path, "since": "yesterday"}) == ((400, []), (400, []))
+
+
+def test_dashboard_assets__under_gunicorn__the_page_s_stylesheet_and_script_served(settings):
+    api = ApiServer(settings.DATABASES["default"]["NAME"], workers=1)
+    api.start()
+    try:
+        with urllib.request.urlopen(f"{api.url}/ui/login/", timeout=10) as response:
+            assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', response.read().decode())
+        served = {}
+        for asset in assets:
+            with urllib.request.urlopen(api.url + asset, timeout=10) as response:
+                served[asset] = (response.status, response.headers.get_content_type(), len(response.read()) > 0)
+    finally:
+        api.stop()
+    assert served == {
+        "/static/dashboard/dashboard.css": (200, "text/css", True),
+        "/static/dashboard/dashboard.js": (200, "text/javascript", True),
+    }

@@ -13,11 +13,8 @@ from hypothesis import HealthCheck, settings
 from rest_framework_simplejwt.tokens import AccessToken
 from schemathesis.generation.modes import GenerationMode
 
-from apps.audit.services import ChangeContext
 from apps.configs.services import config_set
-from apps.tenants import services as tenant_services
 from apps.tenants.models import Namespace
-from apps.tenants.roles import Role
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 # A stale If-Match is a conflict with the current state, not a rejection of valid data.
@@ -31,9 +28,6 @@ schema.config.generation.update(
     allow_x00=False,
 )
 
-SETUP = ChangeContext(actor=None, request_id="fuzz-setup")
-
-
 @pytest.fixture
 def in_test_transaction():
     """Calls into the WSGI app would close the test's database connection at the
@@ -46,16 +40,13 @@ def in_test_transaction():
 
 
 @pytest.fixture
-def fuzz_world(db, in_test_transaction, make_user, unique_tenant_slug):
+def fuzz_world(db, in_test_transaction, make_user, make_namespace, grant, change_context):
     """A tenant whose admin the fuzzer acts as, with one config to aim at."""
-    tenant = tenant_services.tenant_create(slug=unique_tenant_slug, context=SETUP)
-    namespace = tenant_services.namespace_create(tenant=tenant, environment="prod", service="api", context=SETUP)
-    config_set(namespace=namespace, name="flag", value=True, context=SETUP)
+    namespace = make_namespace(environment="prod", service="api")
+    config_set(namespace=namespace, name="flag", value=True, context=change_context)
     admin = make_user()
-    tenant_services.role_grant(target=tenant, user=admin, role=Role.ADMIN, context=SETUP)
-    tenant_services.role_grant(
-        target=Namespace.objects.get(path="default/default/default"), user=admin, role=Role.EDITOR, context=SETUP
-    )
+    grant(admin, namespace.tenant, "admin")
+    grant(admin, Namespace.objects.get(path="default/default/default"), "editor")
     return namespace, admin, {"Authorization": f"Bearer {AccessToken.for_user(admin)}"}
 
 

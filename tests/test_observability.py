@@ -74,6 +74,7 @@ def test_metrics__writes_through_two_workers__counters_aggregate_and_relay_laten
     assert sample(metrics, "noreboot_outbox_backlog_events") == 0
 
 
+@pytest.mark.stops_shared_service
 def test_metrics__kafka_stopped__backlog_rises_then_returns_to_zero(stack):
     api, relay, namespace, token = stack
     url = f"{api.url}/api/v1/namespaces/{namespace.path}/configs/n/"

@@ -7,14 +7,12 @@ import time
 import pytest
 from django.db import connection
 
-from apps.audit.services import ChangeContext
 from apps.configs.services import config_set
 from tests.support.kafka import kafka_script
 from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WRITER = ChangeContext(actor=None, request_id="relay-test")
 CONTRACT_FIELDS = {"namespace", "name", "value", "version", "revision", "op", "event_id", "changed_at", "actor"}
 
 
@@ -38,11 +36,11 @@ def collect_through(topic_tail, key: str, last_revision: int, timeout: float) ->
 
 
 def test_relay__each_change__one_message_keyed_by_namespace_with_the_contract_value(
-    relay, topic_tail, make_namespace
+    relay, topic_tail, make_namespace, change_context
 ):
     namespace = make_namespace()
     for value in range(6):
-        config_set(namespace=namespace, name=f"k{value % 2}", value=value, context=WRITER)
+        config_set(namespace=namespace, name=f"k{value % 2}", value=value, context=change_context)
     messages = topic_tail.collect(namespace.path, 6, timeout=30)
     assert [m["revision"] for m in messages] == [1, 2, 3, 4, 5, 6]
     assert [m["version"] for m in messages] == [1, 1, 2, 2, 3, 3]
@@ -53,14 +51,17 @@ def test_relay__each_change__one_message_keyed_by_namespace_with_the_contract_va
         assert message["actor"] == "system"
 
 
-def test_relay__two_namespaces_interleaved__each_in_revision_order(relay, topic_tail, make_namespace):
+def test_relay__two_namespaces_interleaved__each_in_revision_order(
+    relay, topic_tail, make_namespace, change_context
+):
     first, second = make_namespace(), make_namespace()
     for value in range(10):
-        config_set(namespace=first if value % 2 else second, name="n", value=value, context=WRITER)
+        config_set(namespace=first if value % 2 else second, name="n", value=value, context=change_context)
     for namespace in (first, second):
         assert [m["revision"] for m in topic_tail.collect(namespace.path, 5, timeout=30)] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.stops_shared_service
 def test_relay__kafka_stopped_during_20_api_writes__all_20_delivered_in_order_after_restart(
     relay, topic_tail, editor
 ):
@@ -80,7 +81,7 @@ def test_relay__kafka_stopped_during_20_api_writes__all_20_delivered_in_order_af
 
 
 def test_relay__killed_with_sigkill_mid_stream__every_revision_reaches_kafka_in_order(
-    relay, topic_tail, make_namespace
+    relay, topic_tail, make_namespace, change_context
 ):
     namespace = make_namespace()
     total = 150
@@ -88,7 +89,7 @@ def test_relay__killed_with_sigkill_mid_stream__every_revision_reaches_kafka_in_
 
     def write() -> None:
         for value in range(total):
-            config_set(namespace=namespace, name=f"k{value % 7}", value=value, context=WRITER)
+            config_set(namespace=namespace, name=f"k{value % 7}", value=value, context=change_context)
         written.set()
         connection.close()
 
@@ -105,7 +106,7 @@ def test_relay__killed_with_sigkill_mid_stream__every_revision_reaches_kafka_in_
 
 
 def test_relay__two_running__only_one_publishes_and_the_standby_takes_over_when_it_dies(
-    relay, topic_tail, make_namespace, settings
+    relay, topic_tail, make_namespace, settings, change_context
 ):
     relay.wait_for_output("relay active")
     standby = RelayProcess(settings.DATABASES["default"]["NAME"])
@@ -114,7 +115,7 @@ def test_relay__two_running__only_one_publishes_and_the_standby_takes_over_when_
         standby.wait_for_output("waiting as standby")
         namespace = make_namespace()
         for value in range(10):
-            config_set(namespace=namespace, name="n", value=value, context=WRITER)
+            config_set(namespace=namespace, name="n", value=value, context=change_context)
         first = topic_tail.collect(namespace.path, 10, timeout=30)
         assert [m["revision"] for m in first] == list(range(1, 11))
         assert "published" not in standby.output()
@@ -122,7 +123,7 @@ def test_relay__two_running__only_one_publishes_and_the_standby_takes_over_when_
         relay.kill()
         standby.wait_for_output("relay active")
         for value in range(10, 20):
-            config_set(namespace=namespace, name="n", value=value, context=WRITER)
+            config_set(namespace=namespace, name="n", value=value, context=change_context)
         # The killed relay may have sent revision 10 without marking it: a replay is allowed, a gap is not.
         assert_gapless_in_order(first + collect_through(topic_tail, namespace.path, 20, timeout=30), 20)
         standby.wait_for_output(f"{namespace.path} revision 20")
@@ -131,7 +132,7 @@ def test_relay__two_running__only_one_publishes_and_the_standby_takes_over_when_
 
 
 def test_relay__notifications_arriving_while_it_publishes__none_waits_for_the_safety_net_poll(
-    topic_tail, make_namespace, settings
+    topic_tail, make_namespace, settings, change_context
 ):
     # With the safety-net poll a minute away, every event must be woken by its NOTIFY.
     relay = RelayProcess(settings.DATABASES["default"]["NAME"], NOREBOOT_OUTBOX_POLL_SECONDS="60")
@@ -140,7 +141,7 @@ def test_relay__notifications_arriving_while_it_publishes__none_waits_for_the_sa
         relay.wait_for_output("relay active")
         namespace = make_namespace()
         for value in range(100):
-            config_set(namespace=namespace, name="n", value=value, context=WRITER)
+            config_set(namespace=namespace, name="n", value=value, context=change_context)
         messages = collect_through(topic_tail, namespace.path, 100, timeout=30)
         assert_gapless_in_order(messages, 100)
     finally:

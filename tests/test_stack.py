@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 from confluent_kafka import Producer
-from django.conf import settings
 from django.db import connection
 
+from apps.configs.events import config_topic_for_tenant, config_topic_partitions
+from apps.configs.publisher import platform_client_config, topic_ensure
 from tests.conftest import body
 from tests.support.kafka import TopicTail, kafka_script
 
@@ -22,11 +23,14 @@ def test_import_platform__in_the_test_process__is_the_standard_library():
     assert Path(platform.__file__).parent != ROOT / "platform"
 
 
-def test_kafka__produce_then_consume_on_config_updates__message_round_trips():
-    tail = TopicTail(settings.KAFKA_BOOTSTRAP_SERVERS, "config_updates")
-    key = f"stack-test/{uuid.uuid4().hex}"
-    producer = Producer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "acks": "all"})
-    producer.produce("config_updates", key=key.encode(), value=b'{"name": "probe", "value": 1}')
+def test_kafka__produce_then_consume_on_a_config_topic__message_round_trips():
+    tenant = f"stack-{uuid.uuid4().hex[:10]}"
+    topic = config_topic_for_tenant(tenant)
+    assert topic_ensure(topic, config_topic_partitions()) == config_topic_partitions()
+    tail = TopicTail()
+    key = f"{tenant}/probe/probe"
+    producer = Producer({**platform_client_config(), "acks": "all"})
+    producer.produce(topic, key=key.encode(), value=b'{"name": "probe", "value": 1}')
     assert producer.flush(10) == 0
     try:
         (received,) = tail.collect(key, 1, timeout=20)
@@ -59,6 +63,7 @@ def test_readyz__postgres_and_kafka_up__200(client):
     assert body(response)["down"] == []
 
 
+@pytest.mark.stops_shared_service
 @pytest.mark.django_db
 def test_readyz__kafka_stopped__503_naming_kafka(client):
     kafka_script("stop")
@@ -79,11 +84,28 @@ def test_docker_compose__services_ports_and_variables__match_the_local_stack():
     assert services["kafka"]["image"].startswith("apache/kafka")
     assert "8000:8000" in services["api"]["ports"]
     settings_source = (ROOT / "platform" / "config_service" / "settings.py").read_text()
+    kafka_login = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD_FILE")
+    kafka_clients = ("KAFKA_CLIENT_BOOTSTRAP_SERVERS", "KAFKA_CA_FILE")
+    platform_variables = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "KAFKA_PARTITIONS")
     for name in ("api", "relay"):
         environment = services[name]["environment"]
-        for variable in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "KAFKA_PARTITIONS"):
+        for variable in platform_variables + kafka_login + kafka_clients:
             assert variable in environment, (name, variable)
-            assert f'"{variable}"' in settings_source, variable
+            # A secret's X_FILE may be read through X's name (secret_from_env_or_file).
+            read_as = {f'"{variable}"', f'"{variable.removesuffix("_FILE")}"'}
+            assert any(name_in_code in settings_source for name_in_code in read_as), variable
+        # The platform logs in with what the broker's own home holds.
+        assert "kafka-home:/kafka-home:ro" in services[name]["volumes"], name
+        assert environment["KAFKA_SASL_PASSWORD_FILE"].startswith("/kafka-home/"), name
+        assert environment["KAFKA_CA_FILE"].startswith("/kafka-home/"), name
+    # The broker is advertised, and its certificate issued, where the platform looks for it.
+    platform = services["api"]["environment"]
+    for name in ("kafka", "kafka-secrets"):
+        assert services[name]["environment"]["KAFKA_HOME"] == "/kafka-home", name
+        assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == platform["KAFKA_BOOTSTRAP_SERVERS"], name
+    client_port = platform["KAFKA_CLIENT_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1]
+    assert services["kafka"]["environment"]["KAFKA_CLIENT_PORT"] == client_port
+    # A client service needs the API, its namespace and its token; Kafka credentials come from the API.
     demo = services["demo-client"]["environment"]
-    for variable in ("NOREBOOT_NAMESPACE", "NOREBOOT_URL", "NOREBOOT_TOKEN", "NOREBOOT_KAFKA_BOOTSTRAP"):
-        assert variable in demo
+    assert {"NOREBOOT_NAMESPACE", "NOREBOOT_URL", "NOREBOOT_TOKEN"} <= set(demo)
+    assert "NOREBOOT_KAFKA_BOOTSTRAP" not in demo

@@ -16,6 +16,7 @@ class AuditEvent(models.Model):
         ROLE_REVOKE = "role.revoke"
         TOKEN_CREATE = "token.create"
         TOKEN_REVOKE = "token.revoke"
+        TOKEN_KAFKA_ROTATE = "token.kafka_rotate"
         TENANT_CREATE = "tenant.create"
         NAMESPACE_CREATE = "namespace.create"
 

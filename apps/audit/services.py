@@ -4,38 +4,11 @@ together or not at all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth import get_user_model
-
 from apps.audit.models import AuditEvent
+from apps.change_context import ChangeContext
 from apps.tenants.models import Namespace, Tenant
-
-
-@dataclass(frozen=True)
-class ChangeContext:
-    """Who makes a change, and from which request."""
-
-    actor: Any  # a User, or a ServicePrincipal for service tokens (read-only, so never here in practice)
-    request_id: str = ""
-    source_ip: str | None = None
-
-    @classmethod
-    def from_request(cls, request) -> ChangeContext:
-        return cls(
-            actor=request.user,
-            request_id=getattr(request, "request_id", ""),
-            source_ip=request.META.get("REMOTE_ADDR") or None,
-        )
-
-    @property
-    def actor_user(self):
-        return self.actor if isinstance(self.actor, get_user_model()) else None
-
-    @property
-    def actor_username(self) -> str:
-        return getattr(self.actor, "username", "") or "system"
 
 
 def audit_record(

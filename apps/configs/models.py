@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -10,6 +11,20 @@ CONFIG_NAME_MAX_LENGTH = 100
 config_name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z", "Use ASCII letters, digits, '.', '_' or '-', starting with a letter or digit."
 )
+COMMENT_MAX_LENGTH = 500
+
+
+def config_name_errors(name: str) -> list[str]:
+    """Why a config name is refused (nothing if it is fine): the rule of the
+    model field, for places that check names outside a form or serializer."""
+    errors = []
+    try:
+        config_name_validator(name)
+    except ValidationError as exc:
+        errors.extend(exc.messages)
+    if len(name) > CONFIG_NAME_MAX_LENGTH:
+        errors.append(f"Names are at most {CONFIG_NAME_MAX_LENGTH} characters.")
+    return errors
 
 
 class Configuration(models.Model):
@@ -29,7 +44,7 @@ class Configuration(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    comment = models.CharField(max_length=500, blank=True, default="")
+    comment = models.CharField(max_length=COMMENT_MAX_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["name", "-version"]
@@ -60,13 +75,22 @@ class Configuration(models.Model):
 
 
 class OutboxEvent(models.Model):
-    """A change waiting to be published to Kafka, written in the change's
-    transaction (apps/configs/outbox.py is the only writer)."""
+    """Work for the relay, written in the transaction of the change that needs
+    it (apps/configs/outbox.py is the only writer): a config event to publish,
+    or a broker task (a topic to create, a principal to create or delete),
+    carried out in the same order."""
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="+")
-    revision = models.BigIntegerField()
-    topic = models.CharField(max_length=249)
-    key = models.CharField(max_length=191)
+    class Kind(models.TextChoices):
+        CONFIG_EVENT = "config_event"
+        BROKER_TASK = "broker_task"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CONFIG_EVENT)
+    # Config events only: broker tasks belong to no namespace revision.
+    namespace = models.ForeignKey(Namespace, null=True, on_delete=models.PROTECT, related_name="+")
+    revision = models.BigIntegerField(null=True)
+    topic = models.CharField(max_length=249, blank=True)
+    key = models.CharField(max_length=191, blank=True)
+    # Never a secret: a broker task names a principal, and the relay derives its password.
     payload = models.JSONField()
     request_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,4 +108,6 @@ class OutboxEvent(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.BROKER_TASK:
+            return f"{self.payload.get('task')} #{self.pk}"
         return f"{self.key}@{self.revision}"

@@ -1,24 +1,107 @@
-"""The one writer of outbox rows. Called inside the change's transaction: the
-event commits with the change, and the NOTIFY wakes the relay at that commit."""
+"""Every read and write of outbox rows. Events are enqueued inside the change's
+transaction: the event commits with the change, and the NOTIFY wakes the relay
+at that commit. The relay reads pending rows in order and marks them published
+once Kafka acknowledged them."""
 
-from django.conf import settings
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.db import connection
+from django.db.models import Count, Min
+from django.utils import timezone
 
+from apps.configs.events import ConfigEvent, route_for
 from apps.configs.models import OutboxEvent
 from apps.tenants.models import Namespace
 
 OUTBOX_CHANNEL = "outbox_events"
 
 
-def outbox_enqueue(*, namespace: Namespace, payload: dict, request_id: str) -> OutboxEvent:
-    event = OutboxEvent.objects.create(
+def outbox_enqueue(*, namespace: Namespace, event: ConfigEvent) -> OutboxEvent:
+    route = route_for(namespace)
+    row = OutboxEvent.objects.create(
         namespace=namespace,
-        revision=payload["revision"],
-        topic=settings.KAFKA_TOPIC,
-        key=namespace.path,
-        payload=payload,
-        request_id=request_id,
+        revision=event.revision,
+        topic=route.topic,
+        key=route.key,
+        payload=event.to_payload(),
+        request_id=event.request_id,
     )
+    _wake_relay()
+    return row
+
+
+def outbox_enqueue_broker_task(task: dict, *, request_id: str = "") -> OutboxEvent:
+    """A broker change (apps/configs/broker_tasks.py) the relay carries out,
+    retrying until it succeeds, in order with the config events around it."""
+    row = OutboxEvent.objects.create(kind=OutboxEvent.Kind.BROKER_TASK, payload=task, request_id=request_id)
+    _wake_relay()
+    return row
+
+
+def _wake_relay() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, '')", [OUTBOX_CHANNEL])
-    return event
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    id: int
+    kind: str
+    topic: str
+    key: str
+    payload: dict
+    request_id: str
+    created_at: datetime
+
+
+def outbox_pending(limit: int) -> list[PendingEvent]:
+    """The oldest unpublished events, in commit order of their namespaces."""
+    rows = (
+        OutboxEvent.objects.filter(published_at__isnull=True)
+        .order_by("id")
+        .values_list("id", "kind", "topic", "key", "payload", "request_id", "created_at")[:limit]
+    )
+    return [PendingEvent(*row) for row in rows]
+
+
+def outbox_mark_published(ids: list[int], at: datetime) -> None:
+    OutboxEvent.objects.filter(pk__in=ids).update(published_at=at)
+
+
+def outbox_unpublished_broker_tasks(**payload_fields) -> list[int]:
+    """Ids of broker tasks still to do whose payload holds these fields."""
+    lookups = {f"payload__{name}": value for name, value in payload_fields.items()}
+    rows = OutboxEvent.objects.filter(kind=OutboxEvent.Kind.BROKER_TASK, published_at__isnull=True, **lookups)
+    return list(rows.values_list("pk", flat=True))
+
+
+def outbox_wait_published(ids: list[int], *, timeout: float, interval: float = 0.02) -> bool:
+    """Wait until the relay has done these events; False if it has not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while OutboxEvent.objects.filter(pk__in=ids, published_at__isnull=True).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest_age_seconds: float
+
+
+def outbox_backlog() -> Backlog:
+    found = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(count=Count("id"), oldest=Min("created_at"))
+    age = (timezone.now() - found["oldest"]).total_seconds() if found["oldest"] else 0.0
+    return Backlog(count=found["count"], oldest_age_seconds=age)
+
+
+def outbox_prune(*, older_than: timedelta) -> int:
+    """Delete events published longer ago than `older_than`; never an unpublished one."""
+    deleted, _ = OutboxEvent.objects.filter(published_at__lt=timezone.now() - older_than).delete()
+    return deleted

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 from collections.abc import Callable, Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 from django.conf import settings
+
+from apps.configs.events import encode_event
+from apps.configs.outbox import PendingEvent
 
 logger = logging.getLogger(__name__)
 # librdkafka logs every reconnect attempt; its errors reach us once per outage
@@ -17,9 +33,26 @@ librdkafka_logger = logging.getLogger("librdkafka")
 CONNECTIVITY_ERRORS = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
 
+def platform_client_config() -> dict:
+    """How a platform process (relay, admin tasks, workers) reaches the broker."""
+    config = {
+        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "security.protocol": settings.KAFKA_SECURITY_PROTOCOL,
+    }
+    if settings.KAFKA_SECURITY_PROTOCOL.startswith("SASL"):
+        config.update({
+            "sasl.mechanism": settings.KAFKA_SASL_MECHANISM,
+            "sasl.username": settings.KAFKA_SASL_USERNAME,
+            "sasl.password": settings.KAFKA_SASL_PASSWORD,
+        })
+    if settings.KAFKA_SECURITY_PROTOCOL.endswith("SSL"):
+        config["ssl.ca.location"] = settings.KAFKA_CA_FILE
+    return config
+
+
 def producer_config() -> dict:
     return {
-        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        **platform_client_config(),
         # Idempotence gives acks=all, ordered retries and no duplicates from the
         # producer's own retries; at most 5 in flight keeps that order.
         "enable.idempotence": True,
@@ -60,11 +93,11 @@ class OutboxPublisher:
 
     def publish(
         self,
-        events: Iterable[tuple[int, str, str, dict]],
+        events: Iterable[PendingEvent],
         *,
         keep_waiting: Callable[[], bool],
     ) -> list[int]:
-        """Produce (id, topic, key, payload) in the given order and wait for every
+        """Produce the events in the given order and wait for every
         delivery report; returns the ids delivered, in order of their reports.
         Raises PublishError when a report is an error (the caller retries the
         batch; duplicates are fine, consumers dedupe by revision)."""
@@ -81,11 +114,13 @@ class OutboxPublisher:
             return report
 
         pending = 0
-        for event_id, topic, key, payload in events:
-            value = json.dumps(payload, separators=(",", ":")).encode()
+        for event in events:
+            value = encode_event(event.payload)
             while True:
                 try:
-                    self._producer.produce(topic, value=value, key=key.encode(), on_delivery=on_delivery(event_id))
+                    self._producer.produce(
+                        event.topic, value=value, key=event.key.encode(), on_delivery=on_delivery(event.id)
+                    )
                     break
                 except BufferError:
                     # The local queue is full (Kafka slow or down): serve reports, then retry.
@@ -106,9 +141,11 @@ class OutboxPublisher:
         self._producer.flush(timeout)
 
 
+@functools.cache
 def _admin_client() -> AdminClient:
+    # One per process: each new client would log in again (a SASL handshake).
     # librdkafka's own log lines (one per failed connect) go through logging, not stderr.
-    return AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}, logger=librdkafka_logger)
+    return AdminClient(platform_client_config(), logger=librdkafka_logger)
 
 
 def topic_partition_count(topic: str, timeout: float = 5.0) -> int | None:
@@ -122,6 +159,81 @@ def topic_partition_count(topic: str, timeout: float = 5.0) -> int | None:
     if topic_metadata is None or topic_metadata.error is not None:
         return None
     return len(topic_metadata.partitions)
+
+
+def topic_ensure(topic: str, partitions: int, timeout: float = 10.0) -> int | None:
+    """Create the topic unless it exists; its partition count, or None when
+    Kafka does not answer (the caller retries)."""
+    existing = topic_partition_count(topic, timeout)
+    if existing is not None:
+        return existing
+    # Replication factor and min.insync.replicas are the brokers' defaults,
+    # which a cluster sets for its size.
+    futures = _admin_client().create_topics([NewTopic(topic, num_partitions=partitions)], request_timeout=timeout)
+    try:
+        futures[topic].result(timeout)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            logger.warning("creating topic %s failed: %s", topic, exc.args[0].str())
+            return None
+    logger.info("created topic %s with %d partitions", topic, partitions)
+    return topic_partition_count(topic, timeout)
+
+
+SCRAM_ITERATIONS = 8192
+ADMIN_TIMEOUT = 10.0
+
+
+def _await(futures: dict, what: str, *, tolerated: frozenset = frozenset()) -> None:
+    """Wait for an admin request's futures; PublishError unless each succeeded
+    or failed with a tolerated error code (e.g. "already gone")."""
+    for future in futures.values():
+        try:
+            future.result(ADMIN_TIMEOUT)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in tolerated:
+                raise PublishError(f"{what}: {error.str()}") from exc
+
+
+def scram_credential_upsert(username: str, password: str) -> None:
+    credential = UserScramCredentialUpsertion(
+        username, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password.encode()
+    )
+    _await(_admin_client().alter_user_scram_credentials([credential]), f"SCRAM credential of {username}")
+
+
+def scram_credential_delete(username: str) -> None:
+    deletion = UserScramCredentialDeletion(username, ScramMechanism.SCRAM_SHA_512)
+    _await(
+        _admin_client().alter_user_scram_credentials([deletion]), f"deleting the SCRAM credential of {username}",
+        tolerated=frozenset({KafkaError.RESOURCE_NOT_FOUND}),
+    )
+
+
+def consumer_acls_grant(username: str, *, topic: str, group: str) -> None:
+    """READ and DESCRIBE on one topic and READ on one group: all a consumer needs."""
+    principal = f"User:{username}"
+    bindings = [
+        AclBinding(resource, name, ResourcePatternType.LITERAL, principal, "*", operation, AclPermissionType.ALLOW)
+        for resource, name, operation in (
+            (ResourceType.TOPIC, topic, AclOperation.READ),
+            (ResourceType.TOPIC, topic, AclOperation.DESCRIBE),
+            (ResourceType.GROUP, group, AclOperation.READ),
+        )
+    ]
+    _await(_admin_client().create_acls(bindings, request_timeout=ADMIN_TIMEOUT), f"ACLs of {username}")
+
+
+def principal_acls_delete(username: str) -> None:
+    every_acl_of_principal = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{username}", None,
+        AclOperation.ANY, AclPermissionType.ANY,
+    )
+    _await(
+        _admin_client().delete_acls([every_acl_of_principal], request_timeout=ADMIN_TIMEOUT),
+        f"deleting the ACLs of {username}",
+    )
 
 
 def broker_reachable(timeout: float = 2.0) -> bool:

@@ -6,6 +6,7 @@ others wait as standbys and take over when the active one's session ends."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import select
 import threading
@@ -16,9 +17,11 @@ from django.db import connection
 from django.utils import timezone
 from prometheus_client import start_http_server
 
+from apps.configs.broker_tasks import broker_task_run
+from apps.configs.events import config_topic_partitions
 from apps.configs.models import OutboxEvent
-from apps.configs.outbox import OUTBOX_CHANNEL
-from apps.configs.publisher import OutboxPublisher, PublishError, topic_partition_count
+from apps.configs.outbox import OUTBOX_CHANNEL, PendingEvent, outbox_mark_published, outbox_pending
+from apps.configs.publisher import OutboxPublisher, PublishError, topic_ensure
 from apps.metrics import RELAY_FAILED, RELAY_PUBLISH_LATENCY, RELAY_PUBLISHED, scrape_registry
 
 logger = logging.getLogger(__name__)
@@ -32,13 +35,14 @@ MAX_BACKOFF_SECONDS = 5.0
 class OutboxRelay:
     def __init__(self, stop: threading.Event) -> None:
         self._stop = stop
+        # Topics seen to exist with the expected partition count.
+        self._ready_topics: set[str] = set()
 
     def run(self) -> None:
         if settings.RELAY_METRICS_PORT:
             start_http_server(settings.RELAY_METRICS_PORT, addr=settings.RELAY_METRICS_ADDR, registry=scrape_registry())
         if not self._become_active():
             return
-        self._check_topic()
         publisher = OutboxPublisher()
         try:
             with connection.cursor() as cursor:
@@ -75,57 +79,75 @@ class OutboxRelay:
             self._stop.wait(STANDBY_RETRY_SECONDS)
         return False
 
-    def _check_topic(self) -> None:
-        partitions = topic_partition_count(settings.KAFKA_TOPIC)
-        if partitions is None:
-            # Kafka down or the topic not created yet: events wait in the outbox meanwhile.
-            logger.warning("topic %s not reachable (yet); events wait until it is", settings.KAFKA_TOPIC)
-        elif partitions != settings.KAFKA_PARTITIONS:
-            # Clients compute their partition from the advertised count: a
-            # mismatch would make them listen on the wrong partition.
-            raise SystemExit(
-                f"topic {settings.KAFKA_TOPIC} has {partitions} partitions, "
-                f"settings say KAFKA_PARTITIONS={settings.KAFKA_PARTITIONS}"
-            )
+    def _ensure_topics(self, batch: list[PendingEvent]) -> None:
+        for topic in {event.topic for event in batch} - self._ready_topics:
+            expected = config_topic_partitions()
+            partitions = topic_ensure(topic, expected)
+            if partitions is None:
+                # Kafka down: the events wait in the outbox, and the caller retries.
+                raise PublishError(f"topic {topic} not reachable (yet)")
+            if partitions != expected:
+                # Clients compute their partition from the advertised count: a
+                # mismatch would make them listen on the wrong partition.
+                raise SystemExit(f"topic {topic} has {partitions} partitions; the configured count is {expected}")
+            self._ready_topics.add(topic)
 
     def _publish_pending(self, publisher: OutboxPublisher) -> None:
         while not self._stop.is_set():
-            batch = list(
-                OutboxEvent.objects.filter(published_at__isnull=True)
-                .order_by("id")
-                .values_list("id", "topic", "key", "payload", "request_id", "created_at")[
-                    : settings.OUTBOX_BATCH_SIZE
-                ]
-            )
+            batch = outbox_pending(settings.OUTBOX_BATCH_SIZE)
             if not batch:
                 return
             started = time.monotonic()
-            try:
-                delivered = publisher.publish(
-                    ((row[0], row[1], row[2], row[3]) for row in batch),
-                    keep_waiting=lambda: not self._stop.is_set(),
-                )
-            except PublishError:
-                RELAY_FAILED.inc(len(batch))
-                raise
-            delivered_at = timezone.now()
-            if delivered:
-                OutboxEvent.objects.filter(pk__in=delivered).update(published_at=delivered_at)
-            delivered_ids = set(delivered)
-            for event_id, _topic, key, payload, request_id, created_at in batch:
-                if event_id not in delivered_ids:
-                    continue
-                latency = (delivered_at - created_at).total_seconds()
-                RELAY_PUBLISHED.inc()
-                RELAY_PUBLISH_LATENCY.observe(latency)
-                logger.info(
-                    "published %s revision %s", key, payload["revision"],
-                    extra={
-                        "request_id": request_id, "namespace": key, "revision": payload["revision"],
-                        "op": payload["op"], "config": payload["name"], "latency_ms": round(latency * 1000, 2),
-                    },
-                )
+            # Runs of config events are published together; a broker task runs
+            # alone, after everything before it was acknowledged, so a tenant's
+            # topic exists before its first event and a revoked principal loses
+            # access before later events are sent.
+            for is_task, run in itertools.groupby(batch, key=lambda event: event.kind == OutboxEvent.Kind.BROKER_TASK):
+                run = list(run)
+                done = self._run_broker_tasks(run) if is_task else self._publish_config_events(publisher, run)
+                if not done:
+                    return
             logger.debug("batch of %d in %.1f ms", len(batch), (time.monotonic() - started) * 1000)
+
+    def _run_broker_tasks(self, tasks: list[PendingEvent]) -> bool:
+        for task in tasks:
+            if self._stop.is_set():
+                return False
+            try:
+                broker_task_run(task.payload)
+            except PublishError:
+                RELAY_FAILED.inc()
+                raise
+            outbox_mark_published([task.id], timezone.now())
+        return True
+
+    def _publish_config_events(self, publisher: OutboxPublisher, events: list[PendingEvent]) -> bool:
+        """Publish in order; True when Kafka acknowledged every one."""
+        self._ensure_topics(events)
+        try:
+            delivered = publisher.publish(events, keep_waiting=lambda: not self._stop.is_set())
+        except PublishError:
+            RELAY_FAILED.inc(len(events))
+            raise
+        delivered_at = timezone.now()
+        if delivered:
+            outbox_mark_published(delivered, delivered_at)
+        delivered_ids = set(delivered)
+        for event in events:
+            if event.id not in delivered_ids:
+                continue
+            latency = (delivered_at - event.created_at).total_seconds()
+            RELAY_PUBLISHED.inc()
+            RELAY_PUBLISH_LATENCY.observe(latency)
+            payload = event.payload
+            logger.info(
+                "published %s revision %s", event.key, payload["revision"],
+                extra={
+                    "request_id": event.request_id, "namespace": event.key, "revision": payload["revision"],
+                    "op": payload["op"], "config": payload["name"], "latency_ms": round(latency * 1000, 2),
+                },
+            )
+        return len(delivered_ids) == len(events)
 
     def _wait_for_notify(self, timeout: float) -> None:
         raw = connection.connection

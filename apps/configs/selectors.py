@@ -1,12 +1,13 @@
 """Reads of configurations within a namespace the caller was already checked on."""
 
+import hashlib
 import json
 
 from django.db import connection
 from django.db.models import QuerySet
 
 from apps.configs.models import Configuration
-from apps.errors import NotFound
+from apps.errors import Conflict, NotFound
 from apps.tenants.models import Namespace
 
 
@@ -39,6 +40,15 @@ def namespace_snapshot(namespace: Namespace) -> tuple[int, list[dict]]:
     return revision, configs
 
 
+def values_digest(configs: list[dict]) -> str:
+    """SHA-256 of the namespace's values as canonical JSON (sorted keys, no
+    spaces, UTF-8): a client holding the same revision compares it with its own
+    to find values that did not come from the database."""
+    values = {config["name"]: config["value"] for config in configs}
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def config_current(namespace: Namespace, name: str) -> Configuration:
     config = active_configs(namespace).filter(name=name).select_related("namespace", "created_by").first()
     if config is None:
@@ -59,3 +69,19 @@ def config_version(namespace: Namespace, name: str, version: int) -> Configurati
     if config is None:
         raise NotFound(f"{name!r} has no version {version} in {namespace.path}.")
     return config
+
+
+def config_latest(namespace: Namespace, name: str) -> Configuration | None:
+    """The newest version of a name, a deletion included; None for a name never used."""
+    return config_versions(namespace, name).first()
+
+
+def config_version_to_create(namespace: Namespace, name: str) -> int:
+    """The version a write creating `name` must expect: a name deleted earlier goes
+    on from its tombstone's version, a new one from 0. Given to config_set as
+    expected_version, it refuses (412) a name someone created meanwhile, under
+    the namespace lock. A name that is live already cannot be created."""
+    latest = config_latest(namespace, name)
+    if latest is not None and latest.is_active:
+        raise Conflict(f"{name} exists already.", fields={"name": [f"{name} exists already; edit it instead."]})
+    return latest.version if latest else 0

@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from apps.configs.models import (
+    COMMENT_MAX_LENGTH,
     CONFIG_NAME_MAX_LENGTH,
     Configuration,
     config_name_validator,
@@ -15,6 +16,11 @@ class ConfigNameField(StrictCharField):
         super().__init__(
             max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator], trim_whitespace=False, **kwargs
         )
+
+
+class CommentField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=COMMENT_MAX_LENGTH, required=False, allow_blank=True, default="", **kwargs)
 
 
 class ConfigValueField(serializers.JSONField):
@@ -71,20 +77,20 @@ class SpecConfigUpdateSerializer(StrictInputSerializer):
 
 class ConfigWriteSerializer(StrictInputSerializer):
     value = ConfigValueField()
-    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    comment = CommentField()
     expected_version = serializers.IntegerField(
         min_value=0, required=False, help_text="Write only if the config is still at this version (like If-Match)."
     )
 
 
 class ConfigDeleteSerializer(StrictInputSerializer):
-    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    comment = CommentField()
     expected_version = serializers.IntegerField(min_value=0, required=False)
 
 
 class ConfigRollbackSerializer(StrictInputSerializer):
     to_version = serializers.IntegerField(min_value=1)
-    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    comment = CommentField()
     expected_version = serializers.IntegerField(min_value=0, required=False)
 
 
@@ -114,6 +120,9 @@ class NamespaceSnapshotSerializer(serializers.Serializer):
     revision = serializers.IntegerField()
     topic = serializers.CharField(help_text="The Kafka topic that carries this namespace's updates.")
     partitions = serializers.IntegerField(help_text="The topic's partition count (murmur2 of the key picks one).")
+    digest = serializers.CharField(
+        help_text="SHA-256 (hex) of {name: value} as canonical JSON: sorted keys, no spaces, UTF-8."
+    )
     configs = SnapshotConfigSerializer(many=True)
 
 
@@ -134,7 +143,7 @@ ConfigDiffSerializer = inline_serializer(
 
 class ConfigImportSerializer(StrictInputSerializer):
     configs = ConfigMapField(child=ConfigValueField(), allow_empty=True)
-    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    comment = CommentField()
     dry_run = serializers.BooleanField(required=False, default=False)
 
 

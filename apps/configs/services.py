@@ -5,18 +5,18 @@ and the audit event commit together or not at all."""
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.audit.services import ChangeContext, audit_record
-from apps.configs.models import CONFIG_NAME_MAX_LENGTH, Configuration, config_name_validator
+from apps.audit.services import audit_record
+from apps.change_context import ChangeContext
+from apps.configs.events import ConfigEvent
+from apps.configs.models import Configuration, config_name_errors
 from apps.configs.outbox import outbox_enqueue
 from apps.errors import InvalidInput, NotFound, PreconditionFailed
 from apps.metrics import CONFIG_WRITES
@@ -77,7 +77,6 @@ def _lock_and_bump_revision(namespace: Namespace) -> int:
             [namespace.pk],
         )
         (revision,) = cursor.fetchone()
-    namespace.revision = revision
     return revision
 
 
@@ -101,6 +100,7 @@ def _check_room_for_new_name(namespace: Namespace) -> None:
 def _write_version(
     *,
     namespace: Namespace,
+    revision: int,
     name: str,
     value: Any,
     tombstone: bool,
@@ -108,9 +108,9 @@ def _write_version(
     context: ChangeContext,
     comment: str,
 ) -> Configuration:
-    revision = namespace.revision
     if latest is not None and latest.is_active:
         Configuration.objects.filter(pk=latest.pk).update(is_active=False, updated_at=timezone.now())
+    op = "delete" if tombstone else "upsert"
     created = Configuration.objects.create(
         namespace=namespace,
         name=name,
@@ -124,22 +124,13 @@ def _write_version(
     )
     outbox_enqueue(
         namespace=namespace,
-        payload={
-            "namespace": namespace.path,
-            "name": name,
-            "value": created.value,
-            "version": created.version,
-            "revision": revision,
-            "op": "delete" if tombstone else "upsert",
-            "event_id": str(uuid.uuid4()),
-            "changed_at": created.created_at.isoformat().replace("+00:00", "Z"),
-            "actor": context.actor_username,
-            "request_id": context.request_id,
-        },
-        request_id=context.request_id,
+        event=ConfigEvent.for_change(
+            namespace=namespace, name=name, value=created.value, version=created.version, revision=revision,
+            op=op, changed_at=created.created_at, actor=context.actor_username, request_id=context.request_id,
+        ),
     )
     tenant = namespace.tenant.slug
-    transaction.on_commit(lambda: CONFIG_WRITES.labels(tenant=tenant, op="delete" if tombstone else "upsert").inc())
+    transaction.on_commit(lambda: CONFIG_WRITES.labels(tenant=tenant, op=op).inc())
     return created
 
 
@@ -147,8 +138,25 @@ def _latest_version(namespace: Namespace, name: str) -> Configuration | None:
     return Configuration.objects.filter(namespace=namespace, name=name).order_by("-version").first()
 
 
+def _is_live(latest: Configuration | None) -> bool:
+    return latest is not None and latest.is_active
+
+
 def _live_value(latest: Configuration | None) -> Any:
-    return latest.value if latest is not None and latest.is_active else None
+    return latest.value if _is_live(latest) else None
+
+
+def _begin_write(
+    namespace: Namespace, name: str, expected_version: int | None, *, must_exist: bool, must_be_live: bool = False
+) -> tuple[int, Configuration | None]:
+    """The opening every versioned write shares: take the namespace lock with
+    the new revision, then read and check the config's latest version."""
+    revision = _lock_and_bump_revision(namespace)
+    latest = _latest_version(namespace, name)
+    if (must_exist and latest is None) or (must_be_live and not _is_live(latest)):
+        raise NotFound(f"No config named {name!r} in {namespace.path}.")
+    _check_expected_version(latest, expected_version)
+    return revision, latest
 
 
 @transaction.atomic
@@ -162,13 +170,11 @@ def config_set(
     expected_version: int | None = None,
 ) -> Configuration:
     config_value_check(value)
-    _lock_and_bump_revision(namespace)
-    latest = _latest_version(namespace, name)
-    _check_expected_version(latest, expected_version)
-    if latest is None or not latest.is_active:
+    revision, latest = _begin_write(namespace, name, expected_version, must_exist=False)
+    if not _is_live(latest):
         _check_room_for_new_name(namespace)
     created = _write_version(
-        namespace=namespace, name=name, value=value, tombstone=False,
+        namespace=namespace, revision=revision, name=name, value=value, tombstone=False,
         latest=latest, context=context, comment=comment,
     )
     audit_record(
@@ -187,13 +193,9 @@ def config_delete(
     comment: str = "",
     expected_version: int | None = None,
 ) -> Configuration:
-    _lock_and_bump_revision(namespace)
-    latest = _latest_version(namespace, name)
-    if latest is None or not latest.is_active:
-        raise NotFound(f"No config named {name!r} in {namespace.path}.")
-    _check_expected_version(latest, expected_version)
+    revision, latest = _begin_write(namespace, name, expected_version, must_exist=True, must_be_live=True)
     tombstone = _write_version(
-        namespace=namespace, name=name, value=None, tombstone=True,
+        namespace=namespace, revision=revision, name=name, value=None, tombstone=True,
         latest=latest, context=context, comment=comment,
     )
     audit_record(
@@ -213,11 +215,7 @@ def config_rollback(
     comment: str = "",
     expected_version: int | None = None,
 ) -> Configuration:
-    _lock_and_bump_revision(namespace)
-    latest = _latest_version(namespace, name)
-    if latest is None:
-        raise NotFound(f"No config named {name!r} in {namespace.path}.")
-    _check_expected_version(latest, expected_version)
+    revision, latest = _begin_write(namespace, name, expected_version, must_exist=True)
     target = Configuration.objects.filter(namespace=namespace, name=name, version=to_version).first()
     if target is None:
         raise NotFound(f"{name!r} has no version {to_version}.")
@@ -229,7 +227,7 @@ def config_rollback(
     if not latest.is_active:
         _check_room_for_new_name(namespace)
     created = _write_version(
-        namespace=namespace, name=name, value=target.value, tombstone=False,
+        namespace=namespace, revision=revision, name=name, value=target.value, tombstone=False,
         latest=latest, context=context,
         comment=comment or f"Rollback to version {to_version}",
     )
@@ -249,14 +247,15 @@ class ImportChange:
     after: Any
 
 
+@dataclass(frozen=True)
+class ImportResult:
+    # The namespace revision after the import (unchanged by a dry run).
+    revision: int
+    changes: list[ImportChange]
+
+
 def _import_entry_errors(name: str, value: Any) -> list[str]:
-    errors = []
-    try:
-        config_name_validator(name)
-        if len(name) > CONFIG_NAME_MAX_LENGTH:
-            errors.append(f"Names are at most {CONFIG_NAME_MAX_LENGTH} characters.")
-    except ValidationError as exc:
-        errors.extend(exc.messages)
+    errors = config_name_errors(name)
     try:
         config_value_check(value)
     except InvalidInput as exc:
@@ -272,7 +271,7 @@ def config_import(
     context: ChangeContext,
     comment: str = "",
     dry_run: bool = False,
-) -> list[ImportChange]:
+) -> ImportResult:
     """Set many configs at once, all or nothing: any invalid entry refuses the
     whole import. Each changed value is a normal, published and audited write;
     values equal to the current ones are left alone."""
@@ -280,7 +279,7 @@ def config_import(
     if fields:
         raise InvalidInput(f"{len(fields)} entries are invalid; nothing was imported.", fields=fields)
     # Lock first, so the plan below cannot go stale before it is applied.
-    Namespace.objects.select_for_update().filter(pk=namespace.pk).values_list("pk").get()
+    (revision,) = Namespace.objects.select_for_update().filter(pk=namespace.pk).values_list("revision").get()
     current = dict(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", "value"))
     changes = []
     for name in sorted(configs):
@@ -294,6 +293,7 @@ def config_import(
     if not dry_run:
         for change in changes:
             if change.op != "unchanged":
-                config_set(namespace=namespace, name=change.name, value=change.after, context=context,
-                           comment=comment or "import")
-    return changes
+                written = config_set(namespace=namespace, name=change.name, value=change.after, context=context,
+                                     comment=comment or "import")
+                revision = written.revision
+    return ImportResult(revision=revision, changes=changes)

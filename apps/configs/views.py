@@ -1,16 +1,17 @@
-import jsonpatch
-from django.conf import settings
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.audit.services import ChangeContext
+from apps.api.base import NO_CONTENT, NamespaceScopedView
+from apps.api.etags import IF_MATCH, IF_NONE_MATCH, etag_matches, parse_if_match, quoted
+from apps.change_context import ChangeContext
 from apps.configs import selectors, services
+from apps.configs.diffs import value_patch
+from apps.configs.events import route_for
 from apps.configs.models import Configuration
 from apps.configs.serializers import (
     ConfigDeleteSerializer,
@@ -29,39 +30,10 @@ from apps.configs.serializers import (
     SpecConfigUpdateSerializer,
 )
 from apps.configs.snapshot_cache import snapshot_bodies
-from apps.errors import InvalidInput
 from apps.tenants.roles import Role
 from apps.tenants.selectors import namespace_for
-from apps.tenants.views import NO_CONTENT, NamespaceScopedView
 
 DEFAULT_NAMESPACE = {"tenant": "default", "environment": "default", "service": "default"}
-
-IF_MATCH = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER,
-    description='Write only if the config is still at this version, e.g. "3".',
-    pattern=r'^(W/)?"?[0-9]{1,9}"?$',
-)
-
-
-def quoted(number: int) -> str:
-    return f'"{number}"'
-
-
-def parse_if_match(request, body_expected: int | None) -> int | None:
-    """The expected current version, from If-Match or the body's expected_version."""
-    header = request.headers.get("If-Match")
-    if header is None:
-        return body_expected
-    text = header.strip().removeprefix("W/").strip('"')
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidInput("If-Match must be a version number.", fields={"If-Match": ["Expected e.g. \"3\"."]})
-    return int(text)
-
-
-def etag_matches(request, current: str) -> bool:
-    offered = request.headers.get("If-None-Match", "")
-    return any(tag.strip().removeprefix("W/") in (current, "*") for tag in offered.split(",") if tag.strip())
-
 
 class SpecConfigListView(APIView):
     """The seed spec's list: active configs of the default namespace."""
@@ -91,7 +63,7 @@ class NamespaceConfigsView(NamespaceScopedView):
 
     @extend_schema(
         operation_id="namespace_snapshot",
-        parameters=[OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        parameters=[IF_NONE_MATCH],
         responses={200: NamespaceSnapshotSerializer, 304: OpenApiResponse(description="Revision unchanged.")},
     )
     def get(self, request, tenant, environment, service):
@@ -103,15 +75,24 @@ class NamespaceConfigsView(NamespaceScopedView):
         if cached is not None:
             return snapshot_response(cached, self.namespace.revision)
         revision, configs = selectors.namespace_snapshot(self.namespace)
+        route = route_for(self.namespace)
         body = JSONRenderer().render({
             "namespace": self.namespace.path,
             "revision": revision,
-            "topic": settings.KAFKA_TOPIC,
-            "partitions": settings.KAFKA_PARTITIONS,
+            "topic": route.topic,
+            "partitions": route.partitions,
+            "digest": selectors.values_digest(configs),
             "configs": configs,
         })
         snapshot_bodies.put(self.namespace.pk, revision, body)
         return snapshot_response(body, revision)
+
+
+def version_created(config: Configuration) -> Response:
+    """The answer of every write that makes a new version."""
+    return Response(
+        ConfigVersionSerializer(config).data, status=status.HTTP_201_CREATED, headers={"ETag": quoted(config.version)}
+    )
 
 
 def snapshot_response(body: bytes, revision: int) -> HttpResponse:
@@ -127,6 +108,19 @@ class ConfigScopedView(NamespaceScopedView):
         names = ConfigNameSerializer(data={"name": kwargs.get("name", "")})
         names.is_valid(raise_exception=True)
 
+    def write_version(self, serializer_class, write, field: str) -> Response:
+        """Parse the body, make the new version with `write` (a config service)
+        under If-Match, and answer 201 with it."""
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        config = write(
+            namespace=self.namespace, name=self.kwargs["name"], comment=data["comment"],
+            expected_version=parse_if_match(self.request, data.get("expected_version")),
+            context=self.change_context(), **{field: data[field]},
+        )
+        return version_created(config)
+
 
 class ConfigDetailView(ConfigScopedView):
     @extend_schema(responses=ConfigVersionSerializer)
@@ -136,18 +130,7 @@ class ConfigDetailView(ConfigScopedView):
 
     @extend_schema(parameters=[IF_MATCH], request=ConfigWriteSerializer, responses={201: ConfigVersionSerializer})
     def put(self, request, tenant, environment, service, name):
-        serializer = ConfigWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        config = services.config_set(
-            namespace=self.namespace, name=name, value=data["value"], comment=data["comment"],
-            expected_version=parse_if_match(request, data.get("expected_version")),
-            context=self.change_context(),
-        )
-        return Response(
-            ConfigVersionSerializer(config).data, status=status.HTTP_201_CREATED,
-            headers={"ETag": quoted(config.version)},
-        )
+        return self.write_version(ConfigWriteSerializer, services.config_set, "value")
 
     @extend_schema(parameters=[IF_MATCH], request=ConfigDeleteSerializer, responses={204: NO_CONTENT})
     def delete(self, request, tenant, environment, service, name):
@@ -190,7 +173,7 @@ class ConfigDiffView(ConfigScopedView):
         query.is_valid(raise_exception=True)
         older = selectors.config_version(self.namespace, name, query.validated_data["from"])
         newer = selectors.config_version(self.namespace, name, query.validated_data["to"])
-        patch = jsonpatch.make_patch(older.value, newer.value).patch
+        patch = value_patch(older.value, newer.value)
         return Response({"from": older.version, "to": newer.version, "patch": patch})
 
 
@@ -199,18 +182,7 @@ class ConfigRollbackView(ConfigScopedView):
 
     @extend_schema(parameters=[IF_MATCH], request=ConfigRollbackSerializer, responses={201: ConfigVersionSerializer})
     def post(self, request, tenant, environment, service, name):
-        serializer = ConfigRollbackSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        config = services.config_rollback(
-            namespace=self.namespace, name=name, to_version=data["to_version"], comment=data["comment"],
-            expected_version=parse_if_match(request, data.get("expected_version")),
-            context=self.change_context(),
-        )
-        return Response(
-            ConfigVersionSerializer(config).data, status=status.HTTP_201_CREATED,
-            headers={"ETag": quoted(config.version)},
-        )
+        return self.write_version(ConfigRollbackSerializer, services.config_rollback, "to_version")
 
 
 class NamespaceExportView(NamespaceScopedView):
@@ -230,13 +202,13 @@ class NamespaceImportView(NamespaceScopedView):
         serializer = ConfigImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        changes = services.config_import(
+        result = services.config_import(
             namespace=self.namespace, configs=data["configs"], comment=data["comment"],
             dry_run=data["dry_run"], context=self.change_context(),
         )
         return Response({
             "namespace": self.namespace.path,
             "dry_run": data["dry_run"],
-            "revision": self.namespace.revision,
-            "changes": ImportChangeSerializer(changes, many=True).data,
+            "revision": result.revision,
+            "changes": ImportChangeSerializer(result.changes, many=True).data,
         })

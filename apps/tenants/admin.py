@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from guardian.admin import GroupManage, GuardedModelAdmin
 
-from apps.audit.services import ChangeContext
+from apps.change_context import ChangeContext
 from apps.errors import NotFound
 from apps.tenants import services
 from apps.tenants.models import Environment, Namespace, Service, ServiceToken, Tenant

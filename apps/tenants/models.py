@@ -87,6 +87,16 @@ class Namespace(models.Model):
     def path_of(tenant: str, environment: str, service: str) -> str:
         return f"{tenant}/{environment}/{service}"
 
+    @property
+    def path_segments(self) -> tuple[str, str, str]:
+        """(tenant, environment, service): the URL arguments of NAMESPACE_ROUTE."""
+        tenant, environment, service = self.path.split("/")
+        return tenant, environment, service
+
+
+# The URL of a namespace, for the API and the dashboard alike.
+NAMESPACE_ROUTE = "namespaces/<slug:tenant>/<slug:environment>/<slug:service>"
+
 
 class ServiceToken(models.Model):
     """A read-only credential of one client service for one namespace."""
@@ -103,6 +113,9 @@ class ServiceToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The Kafka principal's password is derived from this, never stored; a
+    # rotation raises it (apps/tenants/kafka_principals.py).
+    kafka_credential_generation = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

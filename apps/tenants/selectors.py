@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from apps.errors import NotFound, PermissionDenied
-from apps.tenants.models import Namespace, Tenant
+from apps.tenants.models import Namespace, ServiceToken, Tenant
 from apps.tenants.roles import (
     Role,
     ServicePrincipal,
@@ -64,3 +64,16 @@ def user_by_username(username: str):
     if user is None:
         raise NotFound(f"No active user named {username!r}.")
     return user
+
+
+def service_tokens_of(namespace: Namespace) -> QuerySet[ServiceToken]:
+    """The namespace's service tokens, revoked ones included, newest first."""
+    return ServiceToken.objects.filter(namespace=namespace).select_related("namespace", "created_by")
+
+
+def service_token_of(namespace: Namespace, token_id: int) -> ServiceToken:
+    """One token of the namespace: another namespace's id is simply not found."""
+    token = service_tokens_of(namespace).filter(pk=token_id).first()
+    if token is None:
+        raise NotFound("Token not found.")
+    return token

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.configs.serializers import ConfigNameField
 from apps.input import RejectUnknownFields, StrictCharField, StrictInputSerializer
 from apps.tenants.models import Namespace, ServiceToken, Tenant, slug_validator
 from apps.tenants.roles import Role
@@ -48,7 +49,8 @@ class RoleGrantResultSerializer(serializers.Serializer):
 
 
 class ServiceTokenCreateSerializer(StrictInputSerializer):
-    name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z", max_length=100)
+    # Token names follow the config-name rule: short, ASCII, safe in URLs and logs.
+    name = ConfigNameField()
 
 
 class ServiceTokenSerializer(serializers.ModelSerializer):
@@ -67,3 +69,21 @@ class ServiceTokenSecretSerializer(ServiceTokenSerializer):
     class Meta(ServiceTokenSerializer.Meta):
         fields = ServiceTokenSerializer.Meta.fields + ["token"]
         read_only_fields = fields
+
+
+class KafkaCredentialsRequestSerializer(StrictInputSerializer):
+    rotate = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Replace the password: the old one stops working, for every instance using this token.",
+    )
+
+
+class KafkaCredentialsSerializer(serializers.Serializer):
+    bootstrap_servers = serializers.CharField()
+    security_protocol = serializers.CharField()
+    sasl_mechanism = serializers.CharField()
+    username = serializers.CharField(help_text="The token's own Kafka principal.")
+    password = serializers.CharField()
+    topic = serializers.CharField(help_text="The one topic this principal may read.")
+    partitions = serializers.IntegerField()
+    ca_pem = serializers.CharField(help_text="The CA certificate that signed the brokers' certificates (PEM).")

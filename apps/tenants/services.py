@@ -3,14 +3,22 @@ transaction with its audit event."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.audit.models import AuditEvent
-from apps.audit.services import ChangeContext, audit_record
+from apps.audit.services import audit_record
+from apps.change_context import ChangeContext
+from apps.configs.events import route_for
+from apps.configs.outbox import outbox_enqueue_broker_task, outbox_unpublished_broker_tasks
 from apps.errors import Conflict, NotFound
 from apps.tenants.authentication import service_token_new
+from apps.tenants.kafka_principals import KafkaCredentials, principal_name, principal_password
 from apps.tenants.models import Environment, Namespace, Service, ServiceToken, Tenant
 from apps.tenants.roles import ALL_ROLE_CODENAMES, ROLE_CODENAMES, Role, role_held
 
@@ -20,6 +28,7 @@ def tenant_create(*, slug: str, name: str = "", context: ChangeContext) -> Tenan
     if Tenant.objects.filter(slug=slug).exists():
         raise Conflict(f"A tenant named {slug!r} exists already.", fields={"slug": ["Already taken."]})
     tenant = Tenant.objects.create(slug=slug, name=name)
+    outbox_enqueue_broker_task({"task": "tenant.topics", "tenant": slug}, request_id=context.request_id)
     audit_record(context=context, action=AuditEvent.Action.TENANT_CREATE, tenant=tenant,
                  target=slug, after={"slug": slug, "name": name})
     return tenant
@@ -45,43 +54,36 @@ def namespace_create(
     return namespace
 
 
-def _set_role(user, obj, role: Role | None) -> None:
+def _set_role(
+    *, target: Tenant | Namespace, user, role: Role | None, action: AuditEvent.Action, context: ChangeContext
+) -> None:
+    """Replace the user's role on the target (None: no role) and audit it."""
+    before = role_held(user, target)
+    if role is None and before is None:
+        raise NotFound(f"{user.username} holds no role here.")
     for codename in ALL_ROLE_CODENAMES:
-        remove_perm(codename, user, obj)
-    if role is not None:
-        for codename in ROLE_CODENAMES[role]:
-            assign_perm(codename, user, obj)
+        remove_perm(codename, user, target)
+    for codename in ROLE_CODENAMES[role] if role is not None else ():
+        assign_perm(codename, user, target)
+    audit_record(
+        context=context, action=action,
+        tenant=target if isinstance(target, Tenant) else None,
+        namespace=target if isinstance(target, Namespace) else None,
+        target=user.username,
+        before={"role": before.label if before else None},
+        after={"role": role.label if role else None},
+    )
 
 
 @transaction.atomic
 def role_grant(*, target: Tenant | Namespace, user, role: Role, context: ChangeContext) -> None:
     """Give the user exactly this role on a tenant (all its namespaces) or one namespace."""
-    before = role_held(user, target)
-    _set_role(user, target, role)
-    audit_record(
-        context=context, action=AuditEvent.Action.ROLE_GRANT,
-        tenant=target if isinstance(target, Tenant) else None,
-        namespace=target if isinstance(target, Namespace) else None,
-        target=user.username,
-        before={"role": before.label if before else None},
-        after={"role": role.label},
-    )
+    _set_role(target=target, user=user, role=role, action=AuditEvent.Action.ROLE_GRANT, context=context)
 
 
 @transaction.atomic
 def role_revoke(*, target: Tenant | Namespace, user, context: ChangeContext) -> None:
-    before = role_held(user, target)
-    if before is None:
-        raise NotFound(f"{user.username} holds no role here.")
-    _set_role(user, target, None)
-    audit_record(
-        context=context, action=AuditEvent.Action.ROLE_REVOKE,
-        tenant=target if isinstance(target, Tenant) else None,
-        namespace=target if isinstance(target, Namespace) else None,
-        target=user.username,
-        before={"role": before.label},
-        after={"role": None},
-    )
+    _set_role(target=target, user=user, role=None, action=AuditEvent.Action.ROLE_REVOKE, context=context)
 
 
 @transaction.atomic
@@ -92,6 +94,7 @@ def service_token_create(*, namespace: Namespace, name: str, context: ChangeCont
         namespace=namespace, name=name, prefix=secret[:12], secret_hash=secret_hash,
         created_by=context.actor_user,
     )
+    outbox_enqueue_broker_task({"task": "principal.upsert", "token_id": token.pk}, request_id=context.request_id)
     audit_record(context=context, action=AuditEvent.Action.TOKEN_CREATE, namespace=namespace,
                  target=str(token.pk), after={"name": name, "prefix": token.prefix})
     return token, secret
@@ -105,6 +108,42 @@ def service_token_revoke(*, token: ServiceToken, context: ChangeContext) -> Serv
         raise NotFound("This token is revoked already.")
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    # The token stops working here at commit; its Kafka principal goes as soon
+    # as the relay reaches this task, without holding up the revocation.
+    outbox_enqueue_broker_task({"task": "principal.delete", "token_id": token.pk}, request_id=context.request_id)
     audit_record(context=context, action=AuditEvent.Action.TOKEN_REVOKE, namespace=token.namespace,
                  target=str(token.pk), before={"name": token.name, "prefix": token.prefix})
     return token
+
+
+@transaction.atomic
+def service_token_kafka_credentials(
+    *, token_id: int, namespace: Namespace, rotate: bool, context: ChangeContext
+) -> tuple[KafkaCredentials, list[int]]:
+    """The token's Kafka credentials, and the ids of the broker tasks that must
+    be done before they work (its principal just created, or just rotated)."""
+    token = ServiceToken.objects.select_for_update().get(pk=token_id, revoked_at__isnull=True)
+    if rotate:
+        token.kafka_credential_generation += 1
+        token.save(update_fields=["kafka_credential_generation"])
+        outbox_enqueue_broker_task({"task": "principal.upsert", "token_id": token.pk}, request_id=context.request_id)
+        audit_record(context=context, action=AuditEvent.Action.TOKEN_KAFKA_ROTATE, namespace=namespace,
+                     target=str(token.pk), after={"generation": token.kafka_credential_generation})
+    route = route_for(namespace)
+    credentials = KafkaCredentials(
+        bootstrap_servers=settings.KAFKA_CLIENT_BOOTSTRAP_SERVERS,
+        security_protocol="SASL_SSL",
+        sasl_mechanism=settings.KAFKA_SASL_MECHANISM,
+        username=principal_name(token.pk),
+        password=principal_password(token.pk, token.kafka_credential_generation),
+        topic=route.topic,
+        partitions=route.partitions,
+        ca_pem=kafka_ca_pem(),
+    )
+    return credentials, outbox_unpublished_broker_tasks(token_id=token.pk)
+
+
+@functools.cache
+def kafka_ca_pem() -> str:
+    path = Path(settings.KAFKA_CA_FILE)
+    return path.read_text() if path.is_file() else ""

@@ -1,17 +1,21 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied as DRFPermissionDenied
 from rest_framework.generics import ListAPIView
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.audit.services import ChangeContext
-from apps.errors import NotFound
+from apps.api.base import NO_CONTENT, NamespaceScopedView
+from apps.api.permissions import IsPlatformStaff
+from apps.change_context import ChangeContext
+from apps.configs.outbox import outbox_wait_published
+from apps.errors import PermissionDenied
 from apps.tenants import selectors, services
-from apps.tenants.models import Namespace, ServiceToken
-from apps.tenants.roles import Role
+from apps.tenants.models import Namespace
+from apps.tenants.roles import Role, ServicePrincipal
 from apps.tenants.serializers import (
+    KafkaCredentialsRequestSerializer,
+    KafkaCredentialsSerializer,
     NamespaceCreateSerializer,
     NamespaceSerializer,
     RoleGrantResultSerializer,
@@ -22,37 +26,13 @@ from apps.tenants.serializers import (
     TenantSerializer,
 )
 
-NO_CONTENT = OpenApiResponse(description="Done.")
-
-
-class NamespaceScopedView(APIView):
-    """Base of every view under /namespaces/{tenant}/{environment}/{service}/:
-    resolves the namespace once and checks the caller's role on it, so that a
-    namespace the caller may not see is 404 and a missing role is 403."""
-
-    read_role = Role.VIEWER
-    write_role = Role.EDITOR
-    namespace: Namespace
-    role: Role
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        if getattr(self, "swagger_fake_view", False):
-            return
-        minimum = self.read_role if request.method in ("GET", "HEAD", "OPTIONS") else self.write_role
-        self.namespace, self.role = selectors.namespace_for(
-            request.user,
-            tenant=kwargs["tenant"],
-            environment=kwargs["environment"],
-            service=kwargs["service"],
-            minimum=minimum,
-        )
-
-    def change_context(self) -> ChangeContext:
-        return ChangeContext.from_request(self.request)
-
 
 class TenantListCreateView(APIView):
+    def get_permissions(self):
+        # Anyone signed in lists the tenants they belong to; creating one is for platform staff.
+        extra = [IsPlatformStaff()] if self.request.method == "POST" else []
+        return [*super().get_permissions(), *extra]
+
     @extend_schema(responses=TenantSerializer(many=True))
     def get(self, request):
         tenants = selectors.tenants_visible_to(request.user).order_by("slug")
@@ -60,8 +40,6 @@ class TenantListCreateView(APIView):
 
     @extend_schema(request=TenantSerializer, responses={201: TenantSerializer})
     def post(self, request):
-        if not request.user.is_superuser:
-            raise DRFPermissionDenied("Only platform staff create tenants.")
         serializer = TenantSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         tenant = services.tenant_create(**serializer.validated_data, context=ChangeContext.from_request(request))
@@ -132,8 +110,7 @@ class ServiceTokenListCreateView(NamespaceScopedView):
 
     @extend_schema(responses=ServiceTokenSerializer(many=True))
     def get(self, request, tenant, environment, service):
-        tokens = ServiceToken.objects.filter(namespace=self.namespace).select_related("namespace", "created_by")
-        return Response(ServiceTokenSerializer(tokens, many=True).data)
+        return Response(ServiceTokenSerializer(selectors.service_tokens_of(self.namespace), many=True).data)
 
     @extend_schema(request=ServiceTokenCreateSerializer, responses={201: ServiceTokenSecretSerializer})
     def post(self, request, tenant, environment, service):
@@ -151,9 +128,29 @@ class ServiceTokenRevokeView(NamespaceScopedView):
 
     @extend_schema(request=None, responses={204: NO_CONTENT})
     def delete(self, request, tenant, environment, service, token_id):
-        token = ServiceToken.objects.filter(namespace=self.namespace, pk=token_id).first()
-        if token is None:
-            raise NotFound("Token not found.")
+        token = selectors.service_token_of(self.namespace, token_id)
         services.service_token_revoke(token=token, context=self.change_context())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+
+
+class KafkaCredentialsView(NamespaceScopedView):
+    """The calling service token's Kafka credentials: its own principal, which
+    may read its tenant's config topic and nothing else."""
+
+    read_role = write_role = Role.VIEWER
+
+    @extend_schema(request=KafkaCredentialsRequestSerializer, responses={200: KafkaCredentialsSerializer})
+    def post(self, request, tenant, environment, service):
+        if not isinstance(request.user, ServicePrincipal):
+            raise PermissionDenied("Kafka credentials are issued to service tokens; people read through the API.")
+        serializer = KafkaCredentialsRequestSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        credentials, pending = services.service_token_kafka_credentials(
+            token_id=request.user.token_id, namespace=self.namespace,
+            rotate=serializer.validated_data["rotate"], context=self.change_context(),
+        )
+        # Answer once the relay has made them work at the broker, so a client
+        # can log in at once; if it is slow, the client retries on failure.
+        outbox_wait_published(pending, timeout=settings.KAFKA_CREDENTIALS_WAIT_SECONDS)
+        return Response(KafkaCredentialsSerializer(credentials).data)

@@ -5,12 +5,10 @@ import logging
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Min
 from django.http import HttpResponse, JsonResponse
-from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from apps.configs.models import OutboxEvent
+from apps.configs.outbox import outbox_backlog
 from apps.configs.publisher import broker_reachable
 from apps.metrics import metrics_exposition
 from config_service.errors import error_body
@@ -37,8 +35,7 @@ def readyz(request):
     if checks["kafka"] == "down":
         down.append("kafka")
     if "postgresql" not in down:
-        oldest = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(oldest=Min("created_at"))["oldest"]
-        lag = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        lag = outbox_backlog().oldest_age_seconds
         checks["outbox_lag_seconds"] = round(lag, 3)
         if lag > settings.OUTBOX_READY_LAG_SECONDS:
             down.append("outbox")

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "config_service.request_id.RequestIdMiddleware",
     "config_service.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,7 +107,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+# WhiteNoise serves the apps' static folders (dashboard, admin) from the API's own
+# processes, found at start-up: no collectstatic step, no STATIC_ROOT, nothing
+# else to deploy. Unversioned names, so browsers cache them for a minute only.
+WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The web dashboard (apps/dashboard) signs people in with a session; the API keeps to JWT.
@@ -190,9 +194,36 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Kafka: the topic that carries updates and how many partitions it has. The
-# snapshot endpoint tells clients both, so a later topic layout needs no SDK change.
+def secret_from_env_or_file(name: str, default_file: Path) -> str:
+    """A secret from the environment, else from the file the project's scripts wrote."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = Path(os.environ.get(f"{name}_FILE", default_file))
+    return path.read_text().strip() if path.is_file() else ""
+
+
+# Kafka, as platform processes (relay, admin tasks, workers) reach it: the
+# internal listener, authenticated as the platform principal (scripts/kafka.sh
+# creates it and its password locally).
+KAFKA_HOME = BASE_DIR / ".local" / "kafka"
 KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+KAFKA_SECURITY_PROTOCOL = env_str("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+KAFKA_SASL_MECHANISM = env_str("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+KAFKA_SASL_USERNAME = env_str("KAFKA_SASL_USERNAME", "noreboot-platform")
+KAFKA_SASL_PASSWORD = secret_from_env_or_file("KAFKA_SASL_PASSWORD", KAFKA_HOME / "platform.password")
+# What client services are told (POST .../kafka-credentials/): the TLS listener and its CA.
+KAFKA_CLIENT_BOOTSTRAP_SERVERS = env_str("KAFKA_CLIENT_BOOTSTRAP_SERVERS", "127.0.0.1:9094")
+KAFKA_CA_FILE = env_str("KAFKA_CA_FILE", str(KAFKA_HOME / "tls" / "ca.pem"))
+# How long POST .../kafka-credentials/ waits for the relay to create a new principal at the broker.
+KAFKA_CREDENTIALS_WAIT_SECONDS = float(env_str("NOREBOOT_KAFKA_CREDENTIALS_WAIT_SECONDS", "5"))
+# Which topic carries a namespace's updates (apps/configs/events.py decides):
+# `per-tenant` gives each tenant its own topic KAFKA_TOPIC.<tenant>, which the
+# broker's ACLs keep apart; `shared` is the single KAFKA_TOPIC, with no isolation
+# at the broker. Every config topic has KAFKA_PARTITIONS partitions; the snapshot
+# tells clients both, so a layout change needs no SDK change.
+KAFKA_TOPIC_LAYOUT = env_str("KAFKA_TOPIC_LAYOUT", "per-tenant")
+if KAFKA_TOPIC_LAYOUT not in ("per-tenant", "shared"):
+    raise ValueError(f"KAFKA_TOPIC_LAYOUT must be per-tenant or shared, not {KAFKA_TOPIC_LAYOUT!r}")
 KAFKA_TOPIC = env_str("KAFKA_TOPIC", "config_updates")
 KAFKA_PARTITIONS = env_int("KAFKA_PARTITIONS", 6)
 

@@ -10,10 +10,11 @@ from rest_framework_simplejwt.views import (
 from apps.audit.views import AuditEventListView
 from apps.configs import views as configs
 from apps.tenants import views as tenants
+from apps.tenants.models import NAMESPACE_ROUTE
 from config_service.health import healthz, metrics, readyz
 from config_service.throttling import LoginPerIPThrottle, LoginPerUsernameThrottle, TokenRefreshPerIPThrottle
 
-NAMESPACE = "namespaces/<slug:tenant>/<slug:environment>/<slug:service>"
+NAMESPACE = NAMESPACE_ROUTE
 CONFIG = NAMESPACE + "/configs/<str:name>"
 
 api_v1 = [
@@ -42,6 +43,9 @@ api_v1 = [
     path(NAMESPACE + "/members/<str:username>/", tenants.NamespaceMemberView.as_view(), name="namespace-member"),
     path(NAMESPACE + "/tokens/", tenants.ServiceTokenListCreateView.as_view(), name="namespace-tokens"),
     path(NAMESPACE + "/tokens/<int:token_id>/", tenants.ServiceTokenRevokeView.as_view(), name="namespace-token"),
+    path(
+        NAMESPACE + "/kafka-credentials/", tenants.KafkaCredentialsView.as_view(), name="namespace-kafka-credentials"
+    ),
     path("audit/", AuditEventListView.as_view(), name="audit"),
 ]
 

@@ -1,5 +1,6 @@
-"""Test-side Kafka access with plain confluent-kafka, no project code, so that
-tests check what actually landed on the broker."""
+"""Test-side Kafka access with plain confluent-kafka, so that tests check what
+actually landed on the broker; only the platform's connection settings and
+topic naming come from the project."""
 
 from __future__ import annotations
 
@@ -10,38 +11,65 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from apps.configs.events import config_topic_for_tenant
+from apps.configs.publisher import platform_client_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class TopicTail:
-    """Notes the end of every partition when created; collect() returns what
-    was appended after that point."""
+    """Reads, as the platform principal, what lands on the config topics from
+    now on: collect(key, ...) follows the topic that carries that namespace.
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.topic = topic
+    A topic that exists when the tail is made is read from its end at that
+    moment; one made later (a new tenant's) from its beginning."""
+
+    def __init__(self) -> None:
         self._consumer = Consumer({
-            "bootstrap.servers": bootstrap,
+            **platform_client_config(),
             "group.id": f"test-{uuid.uuid4()}",
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 10,
         }, logger=logging.getLogger("tests.kafka"))
-        metadata = self._consumer.list_topics(topic, timeout=10)
-        partitions = sorted(metadata.topics[topic].partitions)
-        start = []
+        existing = self._consumer.list_topics(timeout=10).topics
+        self._start = {name: self._end_offsets(name, sorted(topic.partitions)) for name, topic in existing.items()}
+        self._assigned: list[TopicPartition] = []
+        self._by_key: dict[str, list[dict]] = {}
+
+    def _end_offsets(self, topic: str, partitions: list[int]) -> list[TopicPartition]:
+        ends = []
         for partition in partitions:
             _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            start.append(TopicPartition(topic, partition, high))
-        self._consumer.assign(start)
-        self._by_key: dict[str, list[dict]] = {}
+            ends.append(TopicPartition(topic, partition, high))
+        return ends
+
+    def _follow(self, topic: str, deadline: float) -> bool:
+        if any(assigned.topic == topic for assigned in self._assigned):
+            return True
+        start = self._start.get(topic)
+        while start is None:
+            # Created by the relay before the tenant's first event.
+            metadata = self._consumer.list_topics(topic, timeout=5).topics.get(topic)
+            if metadata is not None and metadata.error is None and metadata.partitions:
+                start = [TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in sorted(metadata.partitions)]
+            elif time.monotonic() >= deadline:
+                return False
+            else:
+                time.sleep(0.1)
+        self._assigned += start
+        self._consumer.assign(self._assigned)
+        return True
 
     def collect(self, key: str, count: int, timeout: float = 30.0) -> list[dict]:
         """The next `count` messages with this key (value decoded, plus
         `_partition` and `_offset`), in the order Kafka holds them. Messages of
         other keys read meanwhile are kept for their own collect()."""
-        pending = self._by_key.setdefault(key, [])
         deadline = time.monotonic() + timeout
+        if not self._follow(config_topic_for_tenant(key.partition("/")[0]), deadline):
+            return []
+        pending = self._by_key.setdefault(key, [])
         while len(pending) < count and time.monotonic() < deadline:
             message = self._consumer.poll(0.2)
             if message is None or message.error():

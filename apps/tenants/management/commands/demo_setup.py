@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from apps.audit.services import ChangeContext
+from apps.change_context import ChangeContext
 from apps.configs.selectors import active_configs
 from apps.configs.services import config_set
 from apps.tenants import services

@@ -1,0 +1,34 @@
+"""Who makes a change and from which request: passed to every write service,
+which copies it into the change's audit event and outbox event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+
+@dataclass(frozen=True)
+class ChangeContext:
+    """Who makes a change, and from which request."""
+
+    actor: Any  # a User, or a ServicePrincipal for service tokens (read-only, so never here in practice)
+    request_id: str = ""
+    source_ip: str | None = None
+
+    @classmethod
+    def from_request(cls, request) -> ChangeContext:
+        return cls(
+            actor=request.user,
+            request_id=getattr(request, "request_id", ""),
+            source_ip=request.META.get("REMOTE_ADDR") or None,
+        )
+
+    @property
+    def actor_user(self):
+        return self.actor if isinstance(self.actor, get_user_model()) else None
+
+    @property
+    def actor_username(self) -> str:
+        return getattr(self.actor, "username", "") or "system"
