@@ -35,7 +35,8 @@ tagged api .venv/bin/gunicorn -c deploy/gunicorn.conf.py
 tagged relay $PY manage.py relay_outbox
 # The demo client waits for the API to answer before it starts.
 until curl -fsS http://127.0.0.1:8000/healthz >/dev/null 2>&1; do sleep 0.2; done
+# Like any client service it knows the API, its namespace and its token; its
+# Kafka credentials (TLS + SCRAM, its own principal) come from the API.
 tagged demo env NOREBOOT_NAMESPACE="$DEMO_NAMESPACE" NOREBOOT_URL=http://127.0.0.1:8000 \
-    NOREBOOT_TOKEN="$DEMO_SERVICE_TOKEN" NOREBOOT_KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}" \
-    $PY -u -m noreboot.demo
+    NOREBOOT_TOKEN="$DEMO_SERVICE_TOKEN" $PY -u -m noreboot.demo
 wait
