@@ -3,8 +3,8 @@
 The producer gets the relay's settings (passed in by run.py from
 apps.configs.publisher.producer_config(): idempotent, acks=all, linger 0,
 Nagle off, murmur2 partitioner), the consumer the SDK's (assign, no group,
-fetch.wait.max.ms 100, fetch.min.bytes 1). Same broker, same topic, a key of
-its own. Per message: produce() -> consumer.poll() returns it (the hop), and
+fetch.wait.max.ms 100, fetch.min.bytes 1) on the listener and with the
+security the spec gives. Same broker, same topic, a key of its own. Per message: produce() -> consumer.poll() returns it (the hop), and
 produce() -> delivery report (the relay's "commit -> delivery" floor).
 Prints one JSON line, with the producer's librdkafka statistics (broker rtt).
 """
@@ -27,7 +27,7 @@ def main() -> None:
     producer = Producer({**spec["producer"], "statistics.interval.ms": 1000,
                          "stats_cb": lambda raw: stats.update(json.loads(raw))})
     consumer = Consumer({
-        "bootstrap.servers": spec["producer"]["bootstrap.servers"],
+        **spec["consumer"],
         "group.id": f"noreboot-bench-{uuid.uuid4()}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,

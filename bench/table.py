@@ -12,6 +12,8 @@ T_WRITES_RPS, T_WRITES_P99 = 400.0, 50.0
 T_LIST1K, T_LIST10K, T_304, T_304_RPS = 5.0, 40.0, 2.0, 1500.0
 T_GET_RATIO = 2.0
 T_BOOT = 500.0
+# Issue 14: what TLS + SCRAM (each client's own principal) may add to propagation.
+T_TLS_EXTRA_MS = 2.0
 
 
 def build_rows(m: dict) -> list[dict]:
@@ -35,11 +37,15 @@ def build_rows(m: dict) -> list[dict]:
     p1 = m.get("propagation.n1")
     if p1:
         extra = f"{p1['clients']} client; missing {p1['missing']}"
-        row("propagation.n1", "propagation PUT->applied, N=1", "p50<=10, p99<=40",
+        row("propagation.n1", "propagation PUT->applied, N=1 (TLS+SCRAM)", "p50<=10, p99<=40",
             p1["p50"] <= T_PROP1_P50 and p1["p99"] <= T_PROP1_P99 and p1["missing"] == 0, extra)
         row("propagation.n1.put_response", "  of which: PUT response")
         row("propagation.n1.outbox_row", "  of which: outbox row inserted")
         row("propagation.n1.relay_delivered", "  of which: relay delivery report")
+    row("propagation.n1_plaintext", "propagation N=1, SASL_PLAINTEXT listener")
+    if get("propagation.n1") and get("propagation.n1_plaintext"):
+        extra_ms = get("propagation.n1") - get("propagation.n1_plaintext")
+        value_row("TLS+SCRAM minus SASL_PLAINTEXT, p50", round(extra_ms, 2), "ms", "<=2", extra_ms <= T_TLS_EXTRA_MS)
     for n in (20, 100):
         pn = m.get(f"propagation.n{n}")
         if pn:
@@ -50,7 +56,8 @@ def build_rows(m: dict) -> list[dict]:
             else:
                 row("propagation.n20", "propagation PUT->applied, N=20", "", None, note)
     row("floor.pg_write", "floor: write transaction (config_set)")
-    row("floor.kafka_hop", "floor: Kafka produce->consume")
+    row("floor.kafka_hop", "floor: Kafka produce->consume (SASL_PLAINTEXT)")
+    row("floor.kafka_tls_hop", "floor: Kafka produce->consume (consumer on TLS+SCRAM)")
     row("floor.kafka_ack", "floor: Kafka produce->ack")
     if get("propagation.n1") and get("floor.pg_write") and get("floor.kafka_hop"):
         ratio = get("propagation.n1") / (get("floor.pg_write") + get("floor.kafka_hop"))

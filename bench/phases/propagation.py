@@ -93,14 +93,32 @@ def run(bench: Bench) -> None:
                 group.close()
 
         bench.phase(label if n != 1 or "polling" not in bench.only else label + "+polling", one)
+        if n == 1 and "propagation" in bench.only:
+            bench.phase("propagation.n1_plaintext", lambda writes=writes: plaintext_twin(bench, writes))
+
+
+def plaintext_twin(bench: Bench, writes: int) -> str | None:
+    """N=1 again, the client reading the internal listener (SASL_PLAINTEXT, the
+    platform principal) instead of its own TLS + SCRAM credentials: what TLS
+    and the client's own principal add to propagation, in the same run."""
+    from apps.configs.publisher import platform_client_config
+
+    internal = platform_client_config()
+    group = ClientGroup(bench, 1, 1, bootstrap=internal.pop("bootstrap.servers"), kafka_config=internal)
+    try:
+        group.wait_ready(90)
+        return propagate(bench, group, writes, "propagation.n1_plaintext")
+    finally:
+        group.close()
 
 
 class ClientGroup:
     """n SDK clients spread over `procs` processes (bench/prop_client.py)."""
 
-    def __init__(self, bench: Bench, n: int, procs: int) -> None:
-        from django.conf import settings
-
+    def __init__(self, bench: Bench, n: int, procs: int, *, bootstrap: str | None = None,
+                 kafka_config: dict | None = None) -> None:
+        """Clients configured as services configure them (API URL, namespace,
+        token: Kafka credentials from the API), unless a bootstrap is given."""
         self.n, self.procs = n, procs
         self.cond = threading.Condition()
         self.arrivals: dict[int, dict[int, int]] = {}
@@ -110,8 +128,8 @@ class ClientGroup:
         first = 0
         for p, count in enumerate(per):
             spec = {"namespace": bench.fx["paths"]["prop"], "api_url": bench.api_url(), "token": bench.fx["tokens"]["prop"],
-                    "bootstrap": settings.KAFKA_BOOTSTRAP_SERVERS, "count": count, "name": "prop", "first_index": first,
-                    "kafka_config": bench.sdk_kafka_config}
+                    "bootstrap": bootstrap, "count": count, "name": "prop", "first_index": first,
+                    "kafka_config": {**(kafka_config or {}), **bench.sdk_kafka_config}}
             first += count
             process = bench.procs.spawn([PY, str(BENCH / "prop_client.py"), json.dumps(spec)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=open(RESULTS / f"clients-n{n}-{p}.log", "w"))
