@@ -242,3 +242,35 @@ def test_tenant_created__its_topic_exists_with_the_configured_partitions(relay, 
     while topic_partition_count(topic, timeout=2) is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert topic_partition_count(topic) == route_for(namespace).partitions
+
+
+def test_kafka_resync__broker_lost_a_principal__recreated_and_reads_again(relay, make_namespace, change_context):
+    from django.core.management import call_command
+
+    from apps.configs.publisher import principal_acls_delete, scram_credential_delete
+    from apps.tenants.kafka_principals import principal_name
+
+    namespace = make_namespace()
+    client, _ = token_client(namespace, change_context)
+    credentials = credentials_of(client, namespace)
+    token = namespace.tokens.get()
+    # As if the broker had been re-created: the principal is gone.
+    principal_acls_delete(principal_name(token.pk))
+    scram_credential_delete(principal_name(token.pk))
+
+    call_command("kafka_resync")
+
+    deadline = time.monotonic() + 30
+    while True:
+        consumer = Consumer(consumer_config(credentials))
+        try:
+            # Logged in (else KafkaException) and allowed to describe its topic.
+            metadata = consumer.list_topics(credentials["topic"], timeout=3).topics[credentials["topic"]]
+            if metadata.error is None:
+                break
+        except KafkaException:
+            pass
+        finally:
+            consumer.close()
+        assert time.monotonic() < deadline, "the principal was not created again"
+        time.sleep(0.2)

@@ -147,3 +147,18 @@ def service_token_kafka_credentials(
 def kafka_ca_pem() -> str:
     path = Path(settings.KAFKA_CA_FILE)
     return path.read_text() if path.is_file() else ""
+
+
+@transaction.atomic
+def kafka_principals_resync() -> int:
+    """Ask the relay to create again every tenant's topics and every active
+    token's principal (idempotent tasks): after the broker lost its metadata,
+    e.g. a cluster re-created from scratch. Returns how many tasks were queued."""
+    tasks = [{"task": "tenant.topics", "tenant": slug} for slug in Tenant.objects.values_list("slug", flat=True)]
+    tasks += [
+        {"task": "principal.upsert", "token_id": token_id}
+        for token_id in ServiceToken.objects.filter(revoked_at__isnull=True).values_list("pk", flat=True)
+    ]
+    for task in tasks:
+        outbox_enqueue_broker_task(task)
+    return len(tasks)
