@@ -59,7 +59,8 @@ bench-quick: migrate
 
 # The schemathesis pass of `make test`, with many more examples per operation.
 fuzz: $(STAMP) services
-	@NOREBOOT_FUZZ_EXAMPLES=$${NOREBOOT_FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/test_fuzz_schema.py
+	@NOREBOOT_FUZZ_EXAMPLES=$${NOREBOOT_FUZZ_EXAMPLES:-200} \
+		NOREBOOT_FUZZ_STATEFUL_EXAMPLES=$${NOREBOOT_FUZZ_STATEFUL_EXAMPLES:-100} $(PY) -m pytest tests/test_fuzz_schema.py
 
 schema: $(STAMP) keys
 	@$(PY) manage.py spectacular --validate --fail-on-warn --file openapi/schema.yaml

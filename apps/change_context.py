@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from config_service.client_address import client_address
 from django.contrib.auth import get_user_model
 
 
@@ -22,7 +23,7 @@ class ChangeContext:
         return cls(
             actor=request.user,
             request_id=getattr(request, "request_id", ""),
-            source_ip=request.META.get("REMOTE_ADDR") or None,
+            source_ip=client_address(request) or None,
         )
 
     @property

@@ -12,14 +12,53 @@ class RejectUnknownFields:
         return super().validate(attrs)
 
 
-class StrictInputSerializer(RejectUnknownFields, serializers.Serializer):
-    pass
+def _is_integer(value) -> bool:
+    # JSON Schema counts 2.0 as an integer; a boolean is never a number in JSON.
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()
+    )
 
 
-class StrictCharField(serializers.CharField):
-    """A string that must arrive as a string: 0 is not silently the name "0"."""
+def _expected_json_type(field: serializers.Field):
+    """The JSON type the schema states for a field, as (name, test of a parsed
+    value); None for a field that takes any JSON (a config value)."""
+    if isinstance(field, serializers.BooleanField):
+        return "a boolean", lambda value: isinstance(value, bool)
+    if isinstance(field, serializers.IntegerField):
+        return "an integer", _is_integer
+    if isinstance(field, (serializers.FloatField, serializers.DecimalField)):
+        return "a number", lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(field, (serializers.CharField, serializers.ChoiceField)):
+        return "a string", lambda value: isinstance(value, str)
+    if isinstance(field, (serializers.DictField, serializers.Serializer)):
+        return "an object", lambda value: isinstance(value, dict)
+    if isinstance(field, serializers.ListField):
+        return "an array", lambda value: isinstance(value, list)
+    return None
+
+
+class ExactJSONTypes:
+    """DRF's fields coerce: 0 becomes the name "0", "on" and 0 become booleans,
+    "2" an integer. A body field must arrive as the JSON type its schema states,
+    or the request is refused naming the field, before any coercion happens."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
+        if isinstance(data, dict):
+            errors = {}
+            for name, field in self.fields.items():
+                if field.read_only or name not in data:
+                    continue
+                value, expected = data[name], _expected_json_type(field)
+                # Null is the field's own rule (allow_null), checked by DRF.
+                if expected is None or value is None:
+                    continue
+                label, matches = expected
+                if not matches(value):
+                    errors[name] = [f"Expected {label}."]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+class StrictInputSerializer(RejectUnknownFields, ExactJSONTypes, serializers.Serializer):
+    pass

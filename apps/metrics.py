@@ -4,9 +4,18 @@ Under several processes (gunicorn workers, the relay) each process writes its
 samples to PROMETHEUS_MULTIPROC_DIR and /metrics aggregates them; without that
 variable, as in the test process, the default per-process registry is used."""
 
+import hmac
+import ipaddress
+import json
 import os
+import socket
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from config_service.errors import error_body
+from django.conf import settings
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, make_wsgi_app, multiprocess
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
 # Propagation is measured in milliseconds, so are the buckets.
@@ -26,6 +35,13 @@ RELAY_PUBLISH_LATENCY = Histogram(
 )
 RELAY_PUBLISHED = Counter("noreboot_relay_events_published_total", "Outbox events Kafka acknowledged.")
 RELAY_FAILED = Counter("noreboot_relay_events_failed_total", "Outbox event deliveries that failed (retried).")
+
+# Any other method is one label value, so callers cannot make series at will.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else "other"
 
 
 class OutboxBacklogCollector:
@@ -63,3 +79,51 @@ def scrape_registry() -> CollectorRegistry:
 
 def metrics_exposition() -> bytes:
     return generate_latest(scrape_registry())
+
+
+def metrics_access_allowed(authorization: str, peer: str) -> bool:
+    """Metrics name tenants: the bearer of NOREBOOT_METRICS_TOKEN may read them
+    or, when no token is set, a caller on loopback, unless a proxy is configured
+    (behind a proxy on the same host every caller would look like loopback)."""
+    if settings.METRICS_TOKEN:
+        expected = f"Bearer {settings.METRICS_TOKEN}".encode()
+        return hmac.compare_digest(authorization.encode("utf-8", "surrogateescape"), expected)
+    if settings.TRUSTED_PROXIES:
+        return False
+    try:
+        return ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
+
+
+METRICS_REFUSED = error_body("permission_denied", "Metrics need the metrics token.")
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _MetricsServerIPv6(_MetricsServer):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+def serve_metrics(port: int, addr: str) -> WSGIServer:
+    """/metrics of a process that is not the API (the relay), on its own port,
+    with the API's access rule; served from a daemon thread."""
+    exposition = make_wsgi_app(scrape_registry())
+
+    def app(environ, start_response):
+        if not metrics_access_allowed(environ.get("HTTP_AUTHORIZATION", ""), environ.get("REMOTE_ADDR", "")):
+            start_response("403 Forbidden", [("Content-Type", "application/json")])
+            return [json.dumps(METRICS_REFUSED).encode()]
+        return exposition(environ, start_response)
+
+    server_class = _MetricsServerIPv6 if ":" in addr else _MetricsServer
+    server = make_server(addr, port, app, server_class, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server

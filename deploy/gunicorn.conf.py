@@ -18,3 +18,9 @@ def child_exit(server, worker):
     # A dead worker's live gauges must not linger in the shared metrics files.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(worker.pid)
+
+
+def on_starting(server):
+    # The settings once in the master: a refused key (settings.signing_key) then
+    # stops gunicorn with its one line, instead of failing every worker in turn.
+    import config_service.settings  # noqa: F401

@@ -4,11 +4,14 @@
 # INTERNAL (SCRAM; platform principals), CLIENT (TLS + SCRAM; SDK clients) and
 # CONTROLLER (PLAIN), none of them open to an unauthenticated client.
 #
-#   scripts/kafka.sh start   ensure a broker answers the platform principal at
-#                            $KAFKA_BOOTSTRAP_SERVERS, starting a local KRaft
-#                            node if none does
-#   scripts/kafka.sh stop    stop the broker this script started
+#   scripts/kafka.sh start [NODE...]  ensure a broker answers the platform
+#                            principal at $KAFKA_BOOTSTRAP_SERVERS, starting a
+#                            local KRaft node if none does (with KAFKA_BROKERS > 1:
+#                            the given nodes, default all, of a local cluster)
+#   scripts/kafka.sh stop [NODE...]   stop the broker(s) this script started
 #   scripts/kafka.sh status  exit 0 if a broker is running/answering, else 1
+#   scripts/kafka.sh env     print `export` lines of the platform's Kafka
+#                            variables for this broker or cluster (all nodes)
 #   scripts/kafka.sh run     run the broker in the foreground, listening on all
 #                            interfaces (containers: see docker-compose.yml)
 #
@@ -26,6 +29,12 @@
 #   KAFKA_LIBS_DIR           default $KAFKA_HOME/libs (fetched by Maven); an
 #                            existing Kafka's libs/ is used as it is
 #   KAFKA_START_TIMEOUT      default 90 (seconds to wait for the broker)
+#   KAFKA_BROKERS            default 1; N > 1 starts a local cluster of N
+#                            combined broker+controller nodes (an N-voter KRaft
+#                            quorum), node n under $KAFKA_HOME/node-n, listening
+#                            on each of the three ports + 10*(n-1), each secured
+#                            alike; topics get RF min(3, N), min.insync.replicas
+#                            min(2, RF)
 # The readiness probe (scripts/kafka_probe.py) logs in with the platform
 # settings' variables (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD[_FILE], ...),
 # the password file defaulting to $KAFKA_HOME/platform.password.
@@ -38,14 +47,8 @@ PROBE_PYTHON="$ROOT/.venv/bin/python"
 M2_REPO="$ROOT/.local/m2"
 KAFKA_HOME="${KAFKA_HOME:-$ROOT/.local/kafka}"
 LIBS_DIR="${KAFKA_LIBS_DIR:-$KAFKA_HOME/libs}"
-DATA_DIR="$KAFKA_HOME/data"
-LOG_DIR="$KAFKA_HOME/logs"
 TLS_DIR="$KAFKA_HOME/tls"
-CONFIG="$KAFKA_HOME/server.properties"
-PID_FILE="$KAFKA_HOME/kafka.pid"
 CLUSTER_ID_FILE="$KAFKA_HOME/cluster-id"
-# What the data dir was formatted for; see ensure_formatted.
-FORMAT_STAMP="$KAFKA_HOME/formatted-for"
 LOCK_FILE="$KAFKA_HOME/.lock"
 CDS_ARCHIVE="$KAFKA_HOME/cds/kafka.jsa"
 PLATFORM_USER="noreboot-platform"
@@ -65,6 +68,41 @@ CLIENT_PORT="${KAFKA_CLIENT_PORT:-9094}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT=20
+BROKERS="${KAFKA_BROKERS:-1}"
+[[ "$BROKERS" =~ ^[1-9]$ ]] || { echo "kafka: KAFKA_BROKERS must be 1 to 9, not '$BROKERS'" >&2; exit 2; }
+# Node n of a cluster listens on each base port + PORT_STEP * (n - 1).
+PORT_STEP=10
+REPLICATION_FACTOR=$((BROKERS < 3 ? BROKERS : 3))
+MIN_INSYNC=$((REPLICATION_FACTOR < 2 ? REPLICATION_FACTOR : 2))
+
+# Point the per-node variables at node n. A single broker keeps the layout
+# of before clusters (everything directly in $KAFKA_HOME, node id 1).
+node_select() {
+  NODE_ID="$1"
+  local offset=$((PORT_STEP * (NODE_ID - 1))) node_dir="$KAFKA_HOME"
+  ((BROKERS == 1)) || node_dir="$KAFKA_HOME/node-$NODE_ID"
+  DATA_DIR="$node_dir/data"
+  LOG_DIR="$node_dir/logs"
+  CONFIG="$node_dir/server.properties"
+  PID_FILE="$node_dir/kafka.pid"
+  # What the data dir was formatted for; see ensure_formatted.
+  FORMAT_STAMP="$node_dir/formatted-for"
+  NODE_INTERNAL_PORT=$((INTERNAL_PORT + offset))
+  NODE_CLIENT_PORT=$((CLIENT_PORT + offset))
+  NODE_CONTROLLER_PORT=$((CONTROLLER_PORT + offset))
+  NODE_BOOTSTRAP="${BROKER_HOST/0.0.0.0/127.0.0.1}:$NODE_INTERNAL_PORT"
+}
+
+node_select 1
+
+all_nodes() { seq 1 "$BROKERS"; }
+
+# "host:port,..." of one listener (base port $1) on every node.
+node_addresses() {
+  local host="$1" base="$2" n list=()
+  for n in $(all_nodes); do list+=("$host:$((base + PORT_STEP * (n - 1)))"); done
+  (IFS=,; printf '%s' "${list[*]}")
+}
 
 # Lean on purpose: 2-core dev machines and CI runners. G1 with Kafka's own
 # pause target keeps produce latency flat; thread counts are capped so the
@@ -101,7 +139,7 @@ broker_answers() {
   if [[ -z "${KAFKA_SASL_PASSWORD:-}" ]]; then
     export KAFKA_SASL_PASSWORD_FILE="${KAFKA_SASL_PASSWORD_FILE:-$PLATFORM_PASSWORD_FILE}"
   fi
-  KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" "$PROBE_PYTHON" "$ROOT/scripts/kafka_probe.py" "$@"
+  KAFKA_BOOTSTRAP_SERVERS="${PROBE_BOOTSTRAP:-$BOOTSTRAP}" "$PROBE_PYTHON" "$ROOT/scripts/kafka_probe.py" "$@"
 }
 
 # ---------------------------------------------------------------------------
@@ -179,8 +217,10 @@ local_pid() {
 render_config() {
   local listen_host="$1" advertised_host="$2" line name
   local -A values=(
-    [LISTEN_HOST]="$listen_host" [ADVERTISED_HOST]="$advertised_host"
-    [INTERNAL_PORT]="$INTERNAL_PORT" [CLIENT_PORT]="$CLIENT_PORT" [CONTROLLER_PORT]="$CONTROLLER_PORT"
+    [LISTEN_HOST]="$listen_host" [ADVERTISED_HOST]="$advertised_host" [NODE_ID]="$NODE_ID"
+    [INTERNAL_PORT]="$NODE_INTERNAL_PORT" [CLIENT_PORT]="$NODE_CLIENT_PORT" [CONTROLLER_PORT]="$NODE_CONTROLLER_PORT"
+    [QUORUM_BOOTSTRAP]="$(node_addresses 127.0.0.1 "$CONTROLLER_PORT")"
+    [REPLICATION_FACTOR]="$REPLICATION_FACTOR" [MIN_INSYNC]="$MIN_INSYNC"
     [DATA_DIR]="$DATA_DIR" [TLS_DIR]="$TLS_DIR" [KEYSTORE_PASSWORD]="$(<"$TLS_DIR/keystore.password")"
     [PLATFORM_USER]="$PLATFORM_USER" [PLATFORM_PASSWORD]="$(<"$PLATFORM_PASSWORD_FILE")"
     [CONTROLLER_USER]="$CONTROLLER_USER" [CONTROLLER_PASSWORD]="$(<"$CONTROLLER_PASSWORD_FILE")"
@@ -200,7 +240,41 @@ render_config() {
 # What the data dir must have been formatted for: the security generation and
 # the platform password, whose SCRAM credential formatting stored in it.
 format_stamp() {
-  printf '%s %s\n' "$SECURITY_GENERATION" "$(sha256sum <"$PLATFORM_PASSWORD_FILE" | cut -d' ' -f1)"
+  local quorum=""
+  # A node formatted alone cannot join a quorum of N, nor the reverse.
+  ((BROKERS == 1)) || quorum=" voters=$BROKERS"
+  printf '%s %s%s\n' "$SECURITY_GENERATION" "$(sha256sum <"$PLATFORM_PASSWORD_FILE" | cut -d' ' -f1)" "$quorum"
+}
+
+# Same shape as kafka-storage random-uuid (base64url of 16 random bytes),
+# without paying for a JVM. A leading '-' would parse as a CLI flag.
+random_kafka_uuid() {
+  local id="-"
+  while [[ "$id" == -* ]]; do id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; done
+  printf '%s' "$id"
+}
+
+# The node's metadata directory id, made once: the initial voter set names
+# every controller by node id, address and this id.
+directory_id() {
+  local file="$KAFKA_HOME/node-$1/directory-id"
+  mkdir -p "${file%/*}"
+  [[ -s "$file" ]] || random_kafka_uuid >"$file"
+  cat "$file"
+}
+
+# How `format` sets up the quorum: one node stands alone; a cluster starts
+# with every node as a voter.
+quorum_format_args() {
+  if ((BROKERS == 1)); then
+    QUORUM_ARGS=(--standalone)
+    return
+  fi
+  local n voters=()
+  for n in $(all_nodes); do
+    voters+=("$n@127.0.0.1:$((CONTROLLER_PORT + PORT_STEP * (n - 1))):$(directory_id "$n")")
+  done
+  QUORUM_ARGS=(--initial-controllers "$(IFS=,; printf '%s' "${voters[*]}")")
 }
 
 formatted_for_current_security() {
@@ -222,19 +296,15 @@ ensure_formatted() {
   if [[ -s "$CLUSTER_ID_FILE" ]]; then
     cluster_id="$(cat "$CLUSTER_ID_FILE")"
   else
-    # Same shape as kafka-storage random-uuid (base64url of 16 random bytes),
-    # without paying for a JVM. A leading '-' would parse as a CLI flag.
-    cluster_id="-"
-    while [[ "$cluster_id" == -* ]]; do
-      cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
-    done
+    cluster_id="$(random_kafka_uuid)"
     printf '%s\n' "$cluster_id" >"$CLUSTER_ID_FILE"
   fi
   log "formatting KRaft storage (cluster id $cluster_id) with the SCRAM user $PLATFORM_USER"
   mkdir -p "$DATA_DIR"
+  quorum_format_args
   java "${TOOL_JVM_OPTS[@]}" -cp "$LIBS_DIR/*" \
     -Dlog4j2.configurationFile="$DEPLOY_DIR/log4j2.yaml" -Dkafka.logs.dir="$LOG_DIR" \
-    kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONFIG" \
+    kafka.tools.StorageTool format "${QUORUM_ARGS[@]}" -t "$cluster_id" -c "$CONFIG" \
     --add-scram "SCRAM-SHA-512=[name=$PLATFORM_USER,password=$(<"$PLATFORM_PASSWORD_FILE")]" \
     >"$LOG_DIR/format.out" 2>&1 ||
     { cat "$LOG_DIR/format.out" >&2; die "formatting $DATA_DIR failed"; }
@@ -243,7 +313,7 @@ ensure_formatted() {
 
 # Everything a broker needs before its JVM starts.
 prepare_broker() {
-  mkdir -p "$KAFKA_HOME" "$LOG_DIR"
+  mkdir -p "$KAFKA_HOME" "$LOG_DIR" "$KAFKA_HOME/logs"
   ensure_libs
   KAFKA_HOME="$KAFKA_HOME" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" bash "$ROOT/scripts/kafka_secrets.sh"
   render_config "$@"
@@ -270,6 +340,10 @@ cds_opts() {
   mkdir -p "${CDS_ARCHIVE%/*}"
   if [[ -s "$CDS_ARCHIVE" && "$(cat "$CDS_ARCHIVE.key" 2>/dev/null)" == "$key" ]]; then
     CDS_OPTS=(-XX:SharedArchiveFile="$CDS_ARCHIVE")
+  elif ((NODE_ID != 1)); then
+    # The nodes of a cluster share one archive, which node 1 records: three
+    # JVMs dumping at once would cost a core each for several seconds.
+    CDS_OPTS=()
   else
     rm -f "$CDS_ARCHIVE"
     printf '%s' "$key" >"$CDS_ARCHIVE.key"
@@ -293,7 +367,7 @@ launch_broker() {
   local host="$1"
   prepare_broker "$host" "$host"
   broker_command
-  log "starting Apache Kafka on $host:$INTERNAL_PORT (clients: $CLIENT_PORT, controller: $CONTROLLER_PORT; logs in $LOG_DIR)"
+  log "starting Apache Kafka node $NODE_ID on $host:$NODE_INTERNAL_PORT (clients: $NODE_CLIENT_PORT, controller: $NODE_CONTROLLER_PORT; logs in $LOG_DIR)"
   # setsid: the broker must outlive the shell (and test run) that started it,
   # and not receive that terminal's Ctrl-C. The child writes its own pid
   # before exec'ing java, so kafka.pid is the JVM's pid whatever setsid does.
@@ -312,9 +386,9 @@ launch_broker() {
 
 wait_until_ready() {
   local deadline=$((SECONDS + START_TIMEOUT)) dots=$SECONDS
-  printf 'kafka: waiting for the broker at %s ' "$BOOTSTRAP" >&2
+  printf 'kafka: waiting for the broker at %s ' "$NODE_BOOTSTRAP" >&2
   # A refused connection ends a probe at once; one dot a second at most.
-  until broker_answers 1 2>"$LOG_DIR/probe.out"; do
+  until PROBE_BOOTSTRAP="$NODE_BOOTSTRAP" broker_answers 1 2>"$LOG_DIR/probe.out"; do
     if ! local_pid >/dev/null; then
       printf '\n' >&2
       log "the broker process exited during startup; last log lines:"
@@ -325,7 +399,7 @@ wait_until_ready() {
     if ((SECONDS >= deadline)); then
       printf '\n' >&2
       cat "$LOG_DIR/probe.out" >&2
-      die "no metadata answer from $BOOTSTRAP after ${START_TIMEOUT}s (see $LOG_DIR/server.log)"
+      die "no metadata answer from $NODE_BOOTSTRAP after ${START_TIMEOUT}s (see $LOG_DIR/server.log)"
     fi
     ((SECONDS == dots)) || { dots=$SECONDS; printf '.' >&2; }
     sleep 0.2
@@ -337,7 +411,12 @@ stop_broker() {
   local pid="$1"
   log "stopping broker (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + STOP_TIMEOUT))
+  wait_for_exit "$pid"
+}
+
+# After SIGTERM: wait for the broker's exit, killing it if it takes too long.
+wait_for_exit() {
+  local pid="$1" deadline=$((SECONDS + STOP_TIMEOUT))
   while alive "$pid"; do
     if ((SECONDS >= deadline)); then
       log "broker did not exit within ${STOP_TIMEOUT}s; killing it"
@@ -395,6 +474,74 @@ cmd_start() {
   log "broker running (pid $(local_pid)) at $BOOTSTRAP"
 }
 
+# The nodes named on the command line (default: all), checked.
+requested_nodes() {
+  local n
+  [[ $# -gt 0 ]] || set -- $(all_nodes)
+  for n in "$@"; do
+    [[ "$n" =~ ^[1-9]$ ]] && ((n <= BROKERS)) || die "no node $n in a cluster of $BROKERS (KAFKA_BROKERS)"
+  done
+  printf '%s\n' "$@"
+}
+
+# A local cluster: every requested node that is not running is launched at
+# once (they elect a controller together), then each is waited for.
+cmd_start_cluster() {
+  take_lock
+  is_local_host "$BROKER_HOST" || die "KAFKA_BROKERS > 1 starts a local cluster; $BROKER_HOST is not this machine"
+  local nodes n pid
+  nodes=$(requested_nodes "$@")
+  for n in $nodes; do
+    node_select "$n"
+    pid="$(local_pid)" || pid=""
+    if [[ -n "$pid" ]] && ! formatted_for_current_security; then
+      log "node $n predates the current setup; restarting it"
+      stop_broker "$pid"
+      pid=""
+    fi
+    [[ -n "$pid" ]] || { rm -f "$PID_FILE"; launch_broker "${BROKER_HOST/0.0.0.0/127.0.0.1}"; }
+  done
+  for n in $nodes; do
+    node_select "$n"
+    wait_until_ready
+  done
+  PROBE_BOOTSTRAP="$(node_addresses "${BROKER_HOST/0.0.0.0/127.0.0.1}" "$INTERNAL_PORT")" \
+    broker_answers 5 --warm-producer-ids 2>/dev/null || true
+  log "cluster of $BROKERS running at $(node_addresses "${BROKER_HOST/0.0.0.0/127.0.0.1}" "$INTERNAL_PORT") (started: $(echo $nodes))"
+}
+
+# SIGTERM to every requested node first, then wait: a node stopped last
+# must not wait for a controller quorum the others already left.
+cmd_stop_cluster() {
+  take_lock
+  local nodes n pid pids=()
+  nodes=$(requested_nodes "$@")
+  for n in $nodes; do
+    node_select "$n"
+    if pid="$(local_pid)"; then
+      log "stopping node $n (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$n:$pid")
+    else
+      rm -f "$PID_FILE"
+    fi
+  done
+  for pid in "${pids[@]}"; do
+    node_select "${pid%%:*}"
+    wait_for_exit "${pid#*:}"
+  done
+  log "stopped node(s) $(echo $nodes)"
+}
+
+# What the platform's settings need to reach this broker or cluster.
+cmd_env() {
+  local host="${BROKER_HOST/0.0.0.0/127.0.0.1}"
+  printf 'export KAFKA_BOOTSTRAP_SERVERS=%q\n' "$(node_addresses "$host" "$INTERNAL_PORT")"
+  printf 'export KAFKA_CLIENT_BOOTSTRAP_SERVERS=%q\n' "$(node_addresses "$host" "$CLIENT_PORT")"
+  printf 'export KAFKA_SASL_PASSWORD_FILE=%q\n' "$PLATFORM_PASSWORD_FILE"
+  printf 'export KAFKA_CA_FILE=%q\n' "$TLS_DIR/ca.pem"
+}
+
 cmd_stop() {
   take_lock
   local pid
@@ -433,10 +580,13 @@ usage() {
   exit 2
 }
 
-case "${1:-}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
+command="${1:-}"
+shift || true
+case "$command" in
+  start) if ((BROKERS == 1)); then cmd_start; else cmd_start_cluster "$@"; fi ;;
+  stop) if ((BROKERS == 1)); then cmd_stop; else cmd_stop_cluster "$@"; fi ;;
   status) cmd_status ;;
+  env) cmd_env ;;
   run) cmd_run ;;
   *) usage ;;
 esac

@@ -17,6 +17,9 @@ LOCAL_URL="postgres://${DB_USER}:${DB_PASSWORD}@127.0.0.1:${PG_PORT}/${DB_NAME}"
 # root-only directory (mode 700) is not, so the cluster then lives in the
 # postgres user's home, keyed by the clone's path, and .local/pg links to it.
 data_dir() {
+    # NOREBOOT_PG_DIR: a second, throw-away cluster (with NOREBOOT_PG_PORT),
+    # e.g. for tests that restart PostgreSQL without touching the project's.
+    if [ -n "${NOREBOOT_PG_DIR:-}" ]; then echo "$NOREBOOT_PG_DIR"; return; fi
     local wanted="$ROOT/.local/pg"
     if [ -L "$wanted" ]; then readlink "$wanted"; return; fi
     mkdir -p "$ROOT/.local"

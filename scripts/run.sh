@@ -12,6 +12,12 @@ export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/.local/metrics
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 export NOREBOOT_RELAY_METRICS_PORT="${NOREBOOT_RELAY_METRICS_PORT:-9108}"
 
+# A local cluster (KAFKA_BROKERS=3 make run): every process is told all of
+# its nodes, so that none depends on the first one being up.
+if [[ "${KAFKA_BROKERS:-1}" != 1 ]]; then
+    eval "$(bash scripts/kafka.sh env)"
+fi
+
 eval "$($PY manage.py demo_setup --shell)"
 
 pids=()
@@ -32,7 +38,11 @@ tagged() {
 }
 
 tagged api .venv/bin/gunicorn -c deploy/gunicorn.conf.py
-tagged relay $PY manage.py relay_outbox
+# The relay survives database outages by itself; should it die anyway, it is
+# started again (the API's workers are restarted by gunicorn).
+tagged relay scripts/supervise.sh $PY manage.py relay_outbox
+# Signed webhook deliveries (a Kafka consumer group), restarted the same way.
+tagged webhooks scripts/supervise.sh $PY manage.py deliver_webhooks
 # The demo client waits for the API to answer before it starts.
 until curl -fsS http://127.0.0.1:8000/healthz >/dev/null 2>&1; do sleep 0.2; done
 # Like any client service it knows the API, its namespace and its token; its

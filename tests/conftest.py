@@ -18,6 +18,7 @@ from apps.change_context import ChangeContext
 from apps.tenants import services as tenant_services
 from apps.tenants.models import Namespace, Tenant
 from apps.tenants.roles import Role
+from tests.support import conformance
 from tests.support.kafka import TopicTail
 from tests.support.processes import RelayProcess
 
@@ -26,8 +27,12 @@ from tests.support.processes import RelayProcess
 def pytest_collection_modifyitems(items):
     """Tests that stop the shared Kafka broker or PostgreSQL run after all the
     others (a stable sort keeps every other order), so that a service they fail
-    to bring back cannot fail the tests that would have come after them."""
-    items.sort(key=lambda item: item.get_closest_marker("stops_shared_service") is not None)
+    to bring back cannot fail the tests that would have come after them. The
+    check of every recorded API answer runs last of all."""
+    items.sort(key=lambda item: (
+        item.get_closest_marker("checks_recorded_responses") is not None,
+        item.get_closest_marker("stops_shared_service") is not None,
+    ))
 
 
 @pytest.fixture
@@ -56,15 +61,18 @@ LEAK = re.compile(
 
 
 @pytest.fixture(autouse=True)
-def no_leaks_in_responses(monkeypatch):
-    """Every response any test receives through the test clients is checked."""
+def no_leaks_in_responses(monkeypatch, request):
+    """Every response any test receives through the test clients is checked,
+    and recorded for the OpenAPI conformance test (tests/support/conformance.py)."""
     original = Client.request
+    test = request.node.nodeid
 
-    def checked(self, **request):
-        response = original(self, **request)
+    def checked(self, **environ):
+        response = original(self, **environ)
         if not response.streaming:
             leak = LEAK.search(response.content)
-            assert leak is None, f"response to {request.get('PATH_INFO')} leaks {leak.group(0)[:80]!r}"
+            assert leak is None, f"response to {environ.get('PATH_INFO')} leaks {leak.group(0)[:80]!r}"
+        conformance.record(test, environ, response)
         return response
 
     monkeypatch.setattr(Client, "request", checked)
@@ -127,6 +135,15 @@ def editor(make_user, make_namespace, grant, client_for):
     user = make_user()
     grant(user, namespace, "editor")
     return client_for(user), namespace, user
+
+
+@pytest.fixture
+def tenant_admin(make_user, make_namespace, grant, client_for):
+    """(API client, namespace): a tenant-wide admin of a fresh tenant."""
+    namespace = make_namespace()
+    user = make_user()
+    grant(user, namespace.tenant, "admin")
+    return client_for(user), namespace
 
 
 @pytest.fixture

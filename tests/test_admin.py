@@ -350,8 +350,13 @@ def test_admin_configuration_change__post__refused(tenant_admin, two_tenants):
 def test_admin_role_page__tenant_admin__grants_a_role_through_role_grant(tenant_admin, two_tenants, make_user):
     mine, _theirs = two_tenants
     colleague = make_user()
+    client = admin_client(tenant_admin)
 
-    response = admin_client(tenant_admin).post(
+    # The admin names the colleague on the object's role page, then picks a role.
+    chosen = client.post(f"/admin/tenants/namespace/{mine.pk}/permissions/",
+                         {"user": colleague.username, "submit_manage_user": "1"})
+    assert chosen.status_code == 302 and chosen["Location"].endswith(f"/user-manage/{colleague.pk}/")
+    response = client.post(
         f"/admin/tenants/namespace/{mine.pk}/permissions/user-manage/{colleague.pk}/", {"role": "editor"}
     )
 

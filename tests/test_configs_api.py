@@ -11,6 +11,7 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.configs.events import route_for
+from apps.configs.lineage import database_epoch
 from apps.configs.models import Configuration, OutboxEvent
 from tests.conftest import body
 from tests.support.processes import ApiServer
@@ -121,13 +122,15 @@ def test_snapshot_cache__over_its_size__evicts_the_least_recently_used():
     from apps.configs.snapshot_cache import SnapshotBodyCache
 
     cache = SnapshotBodyCache(max_bytes=10)
-    cache.put(1, 1, b"aaaa")
-    cache.put(1, 2, b"bbbb")
-    assert cache.get(1, 1) == b"aaaa"  # now the most recently used
-    cache.put(2, 1, b"cccc")
-    assert cache.get(1, 2) is None and cache.get(1, 1) == b"aaaa" and cache.get(2, 1) == b"cccc"
-    cache.put(3, 1, b"x" * 11)
-    assert cache.get(3, 1) is None
+    cache.put(1, 1, "e", b"aaaa")
+    cache.put(1, 2, "e", b"bbbb")
+    assert cache.get(1, 1, "e") == b"aaaa"  # now the most recently used
+    cache.put(2, 1, "e", b"cccc")
+    assert cache.get(1, 2, "e") is None and cache.get(1, 1, "e") == b"aaaa" and cache.get(2, 1, "e") == b"cccc"
+    cache.put(3, 1, "e", b"x" * 11)
+    assert cache.get(3, 1, "e") is None
+    # The same revision of another database epoch (after a restore) is another snapshot.
+    assert cache.get(1, 1, "other epoch") is None
 
 
 def test_namespace_list__served_from_cache__a_write_still_shows_at_once(editor):
@@ -138,7 +141,7 @@ def test_namespace_list__served_from_cache__a_write_still_shows_at_once(editor):
     assert body(client.get(url))["configs"][0]["value"] == 1
     client.put(f"{url}a/", {"value": 2}, format="json")
     assert body(client.get(url)) | {"configs": None} == {
-        "namespace": namespace.path, "revision": 2, "topic": route_for(namespace).topic, "partitions": 6, "digest": hashlib.sha256(b"{\"a\":2}").hexdigest(), "configs": None,
+        "namespace": namespace.path, "revision": 2, "epoch": database_epoch(), "topic": route_for(namespace).topic, "partitions": 6, "digest": hashlib.sha256(b"{\"a\":2}").hexdigest(), "configs": None,
     }
     assert body(client.get(url))["configs"][0]["value"] == 2
 

@@ -8,7 +8,7 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from rest_framework_simplejwt.tokens import AccessToken
 from schemathesis.generation.modes import GenerationMode
@@ -50,15 +50,57 @@ def fuzz_world(db, in_test_transaction, make_user, make_namespace, grant, change
     return namespace, admin, {"Authorization": f"Bearer {AccessToken.for_user(admin)}"}
 
 
+def known_path_parameters(namespace, admin) -> dict:
+    # Aimed at the test tenant, or every case would stop at a 404.
+    return {"tenant": namespace.tenant.slug, "environment": "prod", "service": "api", "name": "flag",
+            "username": admin.username}
+
+
 @schema.parametrize()
 # The tenant is built once per operation and shared by its examples, on purpose.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_api__fuzzed_requests__no_failure_of_any_check(case, fuzz_world):
     namespace, admin, headers = fuzz_world
-    # Aim path parameters at the test tenant, or every case would stop at a 404.
-    known = {"tenant": namespace.tenant.slug, "environment": "prod", "service": "api", "name": "flag",
-             "username": admin.username}
-    for key, value in known.items():
+    for key, value in known_path_parameters(namespace, admin).items():
         if case.path_parameters and key in case.path_parameters and case.meta and case.meta.generation.mode.is_positive:
             case.path_parameters[key] = value
     case.call_and_validate(headers=headers)
+
+
+APIWorkflow = schema.as_state_machine()
+
+
+def test_api__stateful_workflows__no_failure_of_any_check(fuzz_world):
+    """Sequences of calls along the links schemathesis infers (create, then read,
+    change, roll back, delete what was created), every check on each answer."""
+    namespace, admin, headers = fuzz_world
+    known = known_path_parameters(namespace, admin)
+
+    class Workflow(APIWorkflow):
+        # Each scenario starts from the same database, so that Hypothesis can
+        # replay one (to shrink it) and get the same answers.
+        def setup(self):
+            self.savepoint = transaction.savepoint()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self.savepoint)
+
+        def before_call(self, case):
+            # The namespace is the test tenant's; names and ids come along the links.
+            for key in ("tenant", "environment", "service"):
+                if case.path_parameters and key in case.path_parameters:
+                    case.path_parameters[key] = known[key]
+
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            # As call_and_validate does: the checks know the credentials were the test's own.
+            case.validate_response(response, additional_checks=additional_checks, headers=headers,
+                                   transport_kwargs=kwargs)
+
+    Workflow.run(settings=settings(
+        max_examples=int(os.environ.get("NOREBOOT_FUZZ_STATEFUL_EXAMPLES", "10")),
+        stateful_step_count=8, deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    ))

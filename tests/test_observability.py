@@ -4,13 +4,12 @@ workers and the relay, sharing one metrics folder, against PostgreSQL and Kafka.
 import json
 import re
 import time
-import urllib.request
 
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.support.kafka import kafka_script
-from tests.support.processes import ApiServer, RelayProcess
+from tests.support.processes import ApiServer, RelayProcess, http_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,17 +28,6 @@ def stack(settings, tmp_path, editor):
     api.stop()
 
 
-def call(url: str, method: str = "GET", token: str | None = None, body: dict | None = None, **headers):
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    for name, value in headers.items():
-        request.add_header(name.replace("_", "-"), value)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, response.read().decode()
-
-
 def sample(metrics: str, name: str, **labels: str) -> float:
     """The value of one series, summed over the label sets that match."""
     total = 0.0
@@ -53,7 +41,7 @@ def sample(metrics: str, name: str, **labels: str) -> float:
 def wait_for_metric(api: ApiServer, name: str, expected, timeout: float = 60, **labels) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        metrics = call(f"{api.url}/metrics")[1]
+        metrics = http_call(f"{api.url}/metrics")[1]
         if expected(sample(metrics, name, **labels)):
             return metrics
         assert time.monotonic() < deadline, f"{name} {labels}: {sample(metrics, name, **labels)}"
@@ -64,7 +52,7 @@ def test_metrics__writes_through_two_workers__counters_aggregate_and_relay_laten
     api, relay, namespace, token = stack
     url = f"{api.url}/api/v1/namespaces/{namespace.path}/configs/limit/"
     for value in range(6):
-        assert call(url, "PUT", token, {"value": value})[0] == 201
+        assert http_call(url, "PUT", token, {"value": value})[0] == 201
     route = "api/v1/namespaces/<slug:tenant>/<slug:environment>/<slug:service>/configs/<str:name>/"
     metrics = wait_for_metric(api, "noreboot_relay_publish_latency_seconds_count", lambda v: v >= 6)
     assert sample(metrics, "noreboot_http_requests_total", route=route, method="PUT", status="201") == 6
@@ -81,7 +69,7 @@ def test_metrics__kafka_stopped__backlog_rises_then_returns_to_zero(stack):
     kafka_script("stop")
     try:
         for value in range(3):
-            assert call(url, "PUT", token, {"value": value})[0] == 201
+            assert http_call(url, "PUT", token, {"value": value})[0] == 201
         metrics = wait_for_metric(api, "noreboot_outbox_backlog_events", lambda v: v >= 3)
         assert sample(metrics, "noreboot_outbox_oldest_unpublished_age_seconds") > 0
     finally:
@@ -92,7 +80,7 @@ def test_metrics__kafka_stopped__backlog_rises_then_returns_to_zero(stack):
 def test_logs__one_write__its_request_id_in_the_api_line_and_the_relay_line(stack):
     api, relay, namespace, token = stack
     url = f"{api.url}/api/v1/namespaces/{namespace.path}/configs/traced/"
-    assert call(url, "PUT", token, {"value": True}, X_Request_ID="trace-me-42")[0] == 201
+    assert http_call(url, "PUT", token, {"value": True}, X_Request_ID="trace-me-42")[0] == 201
     relay.wait_for_output("trace-me-42")
     api_line = next(json.loads(line) for line in api.output().splitlines() if "trace-me-42" in line)
     relay_line = next(json.loads(line) for line in relay.output().splitlines() if "trace-me-42" in line)

@@ -13,7 +13,9 @@ from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CONTRACT_FIELDS = {"namespace", "name", "value", "version", "revision", "op", "event_id", "changed_at", "actor"}
+CONTRACT_FIELDS = {
+    "namespace", "name", "value", "version", "revision", "epoch", "op", "event_id", "changed_at", "actor"
+}
 
 
 def assert_gapless_in_order(messages: list[dict], last_revision: int) -> None:

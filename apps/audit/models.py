@@ -19,6 +19,9 @@ class AuditEvent(models.Model):
         TOKEN_KAFKA_ROTATE = "token.kafka_rotate"
         TENANT_CREATE = "tenant.create"
         NAMESPACE_CREATE = "namespace.create"
+        WEBHOOK_CREATE = "webhook.create"
+        WEBHOOK_UPDATE = "webhook.update"
+        WEBHOOK_DELETE = "webhook.delete"
 
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -17,8 +17,9 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class AuditFilterSerializer(serializers.Serializer):
-    namespace = serializers.CharField(required=False, max_length=191)
-    actor = serializers.CharField(required=False, max_length=150)
+    # Matched as given: trimming would turn a filter of only spaces into "no filter".
+    namespace = serializers.CharField(required=False, max_length=191, trim_whitespace=False)
+    actor = serializers.CharField(required=False, max_length=150, trim_whitespace=False)
     action = serializers.ChoiceField(choices=AuditEvent.Action.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)

@@ -5,29 +5,42 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseRedirect
 
 from apps.change_context import ChangeContext
 from apps.configs import diffs
 from apps.configs.models import Configuration
-from apps.configs.services import config_set, config_value_check
-from apps.errors import DomainError
+from apps.configs.services import config_set
+from apps.configs.values import config_value_from_text
+from apps.errors import DomainError, InvalidInput
 from apps.tenants.admin import TenantScopedAdminMixin
+
+
+class ConfigValueFormField(forms.JSONField):
+    """Django's JSON field parses with json.loads as it is: very deep text
+    recurses out of the stack and 1e400 becomes infinity, both a 500 with the
+    value in the traceback. The API's parse and check answer a form error."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return config_value_from_text(value)
+        except InvalidInput as error:
+            raise forms.ValidationError(error.fields["value"], code="invalid") from None
+
+    def bound_data(self, data, initial):
+        # Shown again as typed, without parsing it a second time.
+        return InvalidJSONInput(data)
 
 
 class ConfigurationSetForm(forms.ModelForm):
     class Meta:
         model = Configuration
         fields = ("namespace", "name", "value", "comment")
+        field_classes = {"value": ConfigValueFormField}
         help_texts = {"value": "JSON, e.g. true, 42, \"text\" or {\"key\": 1}. A new version replaces the active one."}
-
-    def clean_value(self):
-        value = self.cleaned_data["value"]
-        try:
-            config_value_check(value)
-        except DomainError as error:
-            raise forms.ValidationError((error.fields or {}).get("value") or error.message) from None
-        return value
 
     def validate_unique(self):
         # A name that exists already gets a new version; config_set keeps the

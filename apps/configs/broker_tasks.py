@@ -45,15 +45,15 @@ def _tenant_topics(tenant_slug: str) -> None:
 def _principal_upsert(token_id: int) -> None:
     token = (
         ServiceToken.objects.filter(pk=token_id)
-        .values("revoked_at", "kafka_credential_generation", "namespace__tenant__slug")
+        .values("revoked_at", "secret_hash", "kafka_credential_generation", "namespace__tenant__slug")
         .first()
     )
     if token is None or token["revoked_at"] is not None:
         # Revoked since: the delete task that follows removes whatever exists.
         return
-    username = principal_name(token_id)
+    username = principal_name(token["secret_hash"])
     topic = config_topic_for_tenant(token["namespace__tenant__slug"])
-    scram_credential_upsert(username, principal_password(token_id, token["kafka_credential_generation"]))
+    scram_credential_upsert(username, principal_password(username, token["kafka_credential_generation"]))
     # The Python client needs a group.id and looks up that group's coordinator
     # even when it only assigns partitions: a group of its own name, nothing more.
     consumer_acls_grant(username, topic=topic, group=username)
@@ -61,7 +61,7 @@ def _principal_upsert(token_id: int) -> None:
 
 
 def _principal_delete(token_id: int) -> None:
-    username = principal_name(token_id)
+    username = principal_name(ServiceToken.objects.values_list("secret_hash", flat=True).get(pk=token_id))
     # ACLs first: every request is authorized, so open connections lose access at once.
     principal_acls_delete(username)
     scram_credential_delete(username)

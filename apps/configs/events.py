@@ -7,6 +7,7 @@ outbox, the relay and the snapshot endpoint all ask it."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -39,6 +40,14 @@ def config_topic_for_tenant(tenant_slug: str) -> str:
     return f"{settings.KAFKA_TOPIC}.{tenant_slug}"
 
 
+def config_topics_pattern() -> str:
+    """A regex subscription to every config topic, present and future (librdkafka
+    takes a topic name starting with ^ as a regex): platform workers read all tenants."""
+    if settings.KAFKA_TOPIC_LAYOUT == "shared":
+        return f"^{re.escape(settings.KAFKA_TOPIC)}$"
+    return rf"^{re.escape(settings.KAFKA_TOPIC)}\..+"
+
+
 def route_for(namespace: Namespace) -> Route:
     # The tenant is the path's first segment: a service token's namespace
     # comes without its tenant row, and this needs no query.
@@ -55,6 +64,8 @@ class ConfigEvent:
     value: Any
     version: int
     revision: int
+    # The database lineage the revision belongs to (apps/configs/lineage.py).
+    epoch: str
     op: str  # upsert | delete
     changed_at: str
     actor: str
@@ -63,11 +74,11 @@ class ConfigEvent:
 
     @classmethod
     def for_change(
-        cls, *, namespace: Namespace, name: str, value: Any, version: int, revision: int, op: str,
+        cls, *, namespace: Namespace, name: str, value: Any, version: int, revision: int, epoch: str, op: str,
         changed_at: datetime, actor: str, request_id: str,
     ) -> ConfigEvent:
         return cls(
-            namespace=namespace.path, name=name, value=value, version=version, revision=revision, op=op,
+            namespace=namespace.path, name=name, value=value, version=version, revision=revision, epoch=epoch, op=op,
             changed_at=changed_at.isoformat().replace("+00:00", "Z"), actor=actor, request_id=request_id,
             event_id=str(uuid.uuid4()),
         )

@@ -111,3 +111,18 @@ class OutboxEvent(models.Model):
         if self.kind == self.Kind.BROKER_TASK:
             return f"{self.payload.get('task')} #{self.pk}"
         return f"{self.key}@{self.revision}"
+
+
+class DatabaseLineage(models.Model):
+    """One row: the lineage id ("epoch") of this database's revisions.
+
+    Made at migrate and replaced after a restore or a failover that lost
+    commits (`manage.py start_new_epoch`): revisions then count again from
+    lower numbers, and the epoch tells clients that they belong to another
+    history, so they re-snapshot instead of waiting for revisions they hold."""
+
+    epoch = models.CharField(max_length=36)
+    started_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.epoch

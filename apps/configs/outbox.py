@@ -72,6 +72,18 @@ def outbox_mark_published(ids: list[int], at: datetime) -> None:
     OutboxEvent.objects.filter(pk__in=ids).update(published_at=at)
 
 
+def outbox_restamp_epoch(epoch: str) -> int:
+    """Stamp a new database epoch on the config events still to publish: they
+    belong to the database as it is now, not to the history it came from."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {OutboxEvent._meta.db_table} SET payload = jsonb_set(payload, '{{epoch}}', to_jsonb(%s::text))"
+            " WHERE published_at IS NULL AND kind = %s",
+            [epoch, OutboxEvent.Kind.CONFIG_EVENT],
+        )
+        return cursor.rowcount
+
+
 def outbox_unpublished_broker_tasks(**payload_fields) -> list[int]:
     """Ids of broker tasks still to do whose payload holds these fields."""
     lookups = {f"payload__{name}": value for name, value in payload_fields.items()}

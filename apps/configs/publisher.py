@@ -1,12 +1,15 @@
-"""The only server-side module that talks to Kafka."""
+"""The only server-side module that talks to Kafka: the relay's producer, the
+broker admin tasks, and the workers' consumer group (ConfigEventConsumer)."""
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -23,7 +26,7 @@ from confluent_kafka.admin import (
 )
 from django.conf import settings
 
-from apps.configs.events import encode_event
+from apps.configs.events import config_topics_pattern, encode_event
 from apps.configs.outbox import PendingEvent
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,10 @@ logger = logging.getLogger(__name__)
 # through error_cb instead, so its own log stays out of the way unless asked for.
 librdkafka_logger = logging.getLogger("librdkafka")
 CONNECTIVITY_ERRORS = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
+SCRAM_ITERATIONS = 8192
+# Admin requests (topics, principals, ACLs) give up after this, and the relay retries.
+ADMIN_TIMEOUT = 10.0
+ADMIN_RESULT_MARGIN = 5.0
 
 
 def platform_client_config() -> dict:
@@ -145,7 +152,10 @@ class OutboxPublisher:
 def _admin_client() -> AdminClient:
     # One per process: each new client would log in again (a SASL handshake).
     # librdkafka's own log lines (one per failed connect) go through logging, not stderr.
-    return AdminClient(platform_client_config(), logger=librdkafka_logger)
+    # Connected to every broker, not only the ones it has needed so far: when a
+    # broker of a cluster dies, the next request (a readiness check) goes to
+    # one already logged in instead of waiting for a new SASL handshake.
+    return AdminClient(dict(platform_client_config(), **{"enable.sparse.connections": False}), logger=librdkafka_logger)
 
 
 def topic_partition_count(topic: str, timeout: float = 5.0) -> int | None:
@@ -161,27 +171,45 @@ def topic_partition_count(topic: str, timeout: float = 5.0) -> int | None:
     return len(topic_metadata.partitions)
 
 
+def replication_for(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) of a config topic on a cluster
+    of this many brokers: with 3 or more, one broker may fail with no write
+    refused and no acknowledged write lost (acks=all needs 2 of 3 copies)."""
+    replicas = min(3, brokers)
+    return replicas, min(2, replicas)
+
+
 def topic_ensure(topic: str, partitions: int, timeout: float = 10.0) -> int | None:
     """Create the topic unless it exists; its partition count, or None when
     Kafka does not answer (the caller retries)."""
     existing = topic_partition_count(topic, timeout)
     if existing is not None:
         return existing
-    # Replication factor and min.insync.replicas are the brokers' defaults,
-    # which a cluster sets for its size.
-    futures = _admin_client().create_topics([NewTopic(topic, num_partitions=partitions)], request_timeout=timeout)
     try:
-        futures[topic].result(timeout)
+        brokers = len(_admin_client().list_topics(timeout=timeout).brokers)
+    except KafkaException:
+        return None
+    # Counted among the brokers up now: Kafka refuses a factor above that, and
+    # a topic made while one of 3 is down has 2 copies (reassign it later).
+    replicas, min_insync = replication_for(brokers)
+    new_topic = NewTopic(
+        topic, num_partitions=partitions, replication_factor=replicas,
+        config={"min.insync.replicas": str(min_insync)},
+    )
+    futures = _admin_client().create_topics([new_topic], request_timeout=timeout)
+    try:
+        # librdkafka gives up at request_timeout; the extra time only guards
+        # against waiting forever should it not.
+        futures[topic].result(timeout + ADMIN_RESULT_MARGIN)
+    except TimeoutError:
+        logger.warning("creating topic %s: no answer within %.0fs", topic, timeout)
+        return None
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             logger.warning("creating topic %s failed: %s", topic, exc.args[0].str())
             return None
-    logger.info("created topic %s with %d partitions", topic, partitions)
+    logger.info("created topic %s with %d partitions, %d replicas", topic, partitions, replicas)
     return topic_partition_count(topic, timeout)
-
-
-SCRAM_ITERATIONS = 8192
-ADMIN_TIMEOUT = 10.0
 
 
 def _await(futures: dict, what: str, *, tolerated: frozenset = frozenset()) -> None:
@@ -189,7 +217,9 @@ def _await(futures: dict, what: str, *, tolerated: frozenset = frozenset()) -> N
     or failed with a tolerated error code (e.g. "already gone")."""
     for future in futures.values():
         try:
-            future.result(ADMIN_TIMEOUT)
+            future.result(ADMIN_TIMEOUT + ADMIN_RESULT_MARGIN)
+        except TimeoutError as exc:
+            raise PublishError(f"{what}: no answer within {ADMIN_TIMEOUT:.0f}s") from exc
         except KafkaException as exc:
             error = exc.args[0]
             if error.code() not in tolerated:
@@ -200,13 +230,17 @@ def scram_credential_upsert(username: str, password: str) -> None:
     credential = UserScramCredentialUpsertion(
         username, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password.encode()
     )
-    _await(_admin_client().alter_user_scram_credentials([credential]), f"SCRAM credential of {username}")
+    _await(
+        _admin_client().alter_user_scram_credentials([credential], request_timeout=ADMIN_TIMEOUT),
+        f"SCRAM credential of {username}",
+    )
 
 
 def scram_credential_delete(username: str) -> None:
     deletion = UserScramCredentialDeletion(username, ScramMechanism.SCRAM_SHA_512)
     _await(
-        _admin_client().alter_user_scram_credentials([deletion]), f"deleting the SCRAM credential of {username}",
+        _admin_client().alter_user_scram_credentials([deletion], request_timeout=ADMIN_TIMEOUT),
+        f"deleting the SCRAM credential of {username}",
         tolerated=frozenset({KafkaError.RESOURCE_NOT_FOUND}),
     )
 
@@ -237,11 +271,104 @@ def principal_acls_delete(username: str) -> None:
 
 
 def broker_reachable(timeout: float = 2.0) -> bool:
+    """Kafka answers and can take the relay's writes: enough brokers are up
+    for acks=all on the most replicated topic (min.insync.replicas of it)."""
     try:
-        _admin_client().list_topics(timeout=timeout)
+        metadata = _admin_client().list_topics(timeout=timeout)
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError):
             logger.debug("Kafka not reachable: %s", error.str())
         return False
+    # The metadata names the brokers that are up, and each partition's replicas.
+    replicas = max(
+        (len(partition.replicas) for topic in metadata.topics.values() for partition in topic.partitions.values()),
+        default=1,
+    )
+    _, min_insync = replication_for(replicas)
+    if len(metadata.brokers) < min_insync:
+        logger.warning("Kafka has %d broker(s) up; writes need %d", len(metadata.brokers), min_insync)
+        return False
     return True
+
+
+class ConfigEventConsumer:
+    """A platform worker's consumer group over every config topic (a regex
+    subscription, so new tenants' topics join within a metadata refresh).
+    Offsets are committed only when the caller says its batch is safe
+    (at least once). A partition the group has no offset for yet is read from
+    `start_time()`, so a new group or a new topic neither replays old history
+    nor misses events written before the group saw the topic."""
+
+    def __init__(self, group_id: str, *, start_time: Callable[[], datetime]) -> None:
+        self._start_time = start_time
+        self._consumer = Consumer({
+            **platform_client_config(),
+            "group.id": group_id,
+            "client.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 2000,
+            "fetch.wait.max.ms": 50,
+            # A worker that dies holds its partitions until its session times
+            # out: 10 s rather than the 45 s default bounds that delay.
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 2000,
+            "error_cb": self._on_error,
+        }, logger=librdkafka_logger)
+        self._consumer.subscribe([config_topics_pattern()], on_assign=self._on_assign)
+
+    @staticmethod
+    def _on_error(error: KafkaError) -> None:
+        if error.code() not in CONNECTIVITY_ERRORS:
+            logger.error("Kafka error: %s", error.str())
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+            start_ms = int(self._start_time().timestamp() * 1000)
+            fresh = [TopicPartition(p.topic, p.partition, start_ms) for p in committed if p.offset < 0]
+            # No message at or after the time: the end (librdkafka's -1).
+            starts = {(p.topic, p.partition): p.offset for p in consumer.offsets_for_times(fresh, timeout=10)}
+        except KafkaException as exc:
+            # auto.offset.reset=earliest then applies: old events are read and
+            # skipped by the caller (webhooks hear only of later changes).
+            logger.warning("start offsets not found (%s); reading from the earliest", exc)
+            return
+        for partition in partitions:
+            if (partition.topic, partition.partition) in starts:
+                partition.offset = starts[(partition.topic, partition.partition)]
+                if partition.offset < 0:
+                    partition.offset = OFFSET_END
+        consumer.assign(partitions)
+
+    def poll(self, max_messages: int, timeout: float) -> list[dict]:
+        """The next decoded event values, in partition order; messages that are
+        not JSON objects are logged and skipped."""
+        events = []
+        for message in self._consumer.consume(max_messages, timeout):
+            if message.error():
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consume error: %s", message.error().str())
+                continue
+            try:
+                value = json.loads(message.value())
+            except (TypeError, ValueError):
+                value = None
+            if isinstance(value, dict):
+                events.append(value)
+            else:
+                logger.warning("skipped a message that is not a JSON object: %s@%d", message.topic(), message.offset())
+        return events
+
+    def commit(self) -> None:
+        """Commit everything polled so far. A refused commit (a rebalance under
+        way) is logged: those events come again, and the caller dedupes them."""
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                logger.warning("offset commit refused: %s", exc.args[0].str())
+
+    def close(self) -> None:
+        self._consumer.close()

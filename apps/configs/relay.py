@@ -2,7 +2,12 @@
 marks them published only once Kafka has acknowledged them.
 
 One relay is active at a time (a PostgreSQL advisory lock held by its session);
-others wait as standbys and take over when the active one's session ends."""
+others wait as standbys and take over when the active one's session ends.
+
+A lost database connection (a restart, a failover, an administrator ending the
+session) is not fatal: the relay reconnects with backoff, takes the lock again
+(or stands by, if another relay took it meanwhile) and resumes from the oldest
+unpublished event. It exits only when asked to, by a signal."""
 
 from __future__ import annotations
 
@@ -12,24 +17,29 @@ import select
 import threading
 import time
 
+import psycopg2
 from django.conf import settings
+from django.db import Error as DatabaseLayerError
 from django.db import connection
 from django.utils import timezone
-from prometheus_client import start_http_server
 
 from apps.configs.broker_tasks import broker_task_run
 from apps.configs.events import config_topic_partitions
 from apps.configs.models import OutboxEvent
 from apps.configs.outbox import OUTBOX_CHANNEL, PendingEvent, outbox_mark_published, outbox_pending
 from apps.configs.publisher import OutboxPublisher, PublishError, topic_ensure
-from apps.metrics import RELAY_FAILED, RELAY_PUBLISH_LATENCY, RELAY_PUBLISHED, scrape_registry
+from apps.metrics import RELAY_FAILED, RELAY_PUBLISH_LATENCY, RELAY_PUBLISHED, serve_metrics
 
 logger = logging.getLogger(__name__)
 
 # Any fixed 64-bit number, the same in every relay process.
 RELAY_LOCK_KEY = 0x4E525F52454C4159  # "NR_RELAY"
 STANDBY_RETRY_SECONDS = 0.5
+INITIAL_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+# Django wraps errors raised through a cursor; the raw connection's poll(),
+# used while waiting for notifications, raises psycopg2's own.
+DATABASE_ERRORS = (DatabaseLayerError, psycopg2.Error)
 
 
 class OutboxRelay:
@@ -37,31 +47,60 @@ class OutboxRelay:
         self._stop = stop
         # Topics seen to exist with the expected partition count.
         self._ready_topics: set[str] = set()
+        self._reconnect_backoff = INITIAL_BACKOFF_SECONDS
 
     def run(self) -> None:
         if settings.RELAY_METRICS_PORT:
-            start_http_server(settings.RELAY_METRICS_PORT, addr=settings.RELAY_METRICS_ADDR, registry=scrape_registry())
-        if not self._become_active():
-            return
+            serve_metrics(settings.RELAY_METRICS_PORT, settings.RELAY_METRICS_ADDR)
+        # Kafka's connection outlives database outages: what it has in flight
+        # is still acknowledged, and at worst published again (consumers dedupe).
         publisher = OutboxPublisher()
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(f"LISTEN {OUTBOX_CHANNEL}")
-            backoff = 0.1
             while not self._stop.is_set():
                 try:
-                    self._publish_pending(publisher)
-                    backoff = 0.1
-                except PublishError as exc:
-                    logger.warning("publish failed, retrying in %.1fs: %s", backoff, exc)
-                    publisher.close(0)
-                    publisher = OutboxPublisher()
+                    publisher = self._serve(publisher)
+                except DATABASE_ERRORS as exc:
+                    # The session, and with it the advisory lock and LISTEN, is gone.
+                    backoff = self._reconnect_backoff
+                    logger.warning("database connection lost, reconnecting in %.1fs: %s", backoff, exc)
+                    self._drop_connection()
                     self._stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                    continue
-                self._wait_for_notify(settings.OUTBOX_POLL_SECONDS)
+                    self._reconnect_backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         finally:
             publisher.close()
+            self._drop_connection()
+
+    def _serve(self, publisher: OutboxPublisher) -> OutboxPublisher:
+        """Take the lock and publish until stopped; returns the publisher in
+        use (replaced after a Kafka error). Database errors propagate."""
+        if not self._become_active():
+            return publisher
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        # Connected and active again: the next outage starts from a short wait.
+        self._reconnect_backoff = INITIAL_BACKOFF_SECONDS
+        backoff = INITIAL_BACKOFF_SECONDS
+        while not self._stop.is_set():
+            try:
+                self._publish_pending(publisher)
+                backoff = INITIAL_BACKOFF_SECONDS
+            except PublishError as exc:
+                logger.warning("publish failed, retrying in %.1fs: %s", backoff, exc)
+                publisher.close(0)
+                publisher = OutboxPublisher()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            self._wait_for_notify(settings.OUTBOX_POLL_SECONDS)
+        return publisher
+
+    @staticmethod
+    def _drop_connection() -> None:
+        try:
+            connection.close()
+        except DATABASE_ERRORS:
+            # Closing a connection the server already dropped may complain; it is closed either way.
+            pass
 
     def _become_active(self) -> bool:
         """Take the advisory lock, waiting as a standby while another relay holds it."""

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from apps.configs.models import (
@@ -7,10 +7,17 @@ from apps.configs.models import (
     Configuration,
     config_name_validator,
 )
-from apps.input import StrictCharField, StrictInputSerializer
+from apps.input import StrictInputSerializer
+
+# JSON Schema patterns are ECMA regexes: `$`, not `\\Z`.
+CONFIG_NAME_PATTERN = config_name_validator.regex.pattern.replace("\\Z", "$")
+CONFIG_NAME_PARAMETER = OpenApiParameter(
+    "name", {"type": "string", "pattern": CONFIG_NAME_PATTERN, "maxLength": CONFIG_NAME_MAX_LENGTH},
+    OpenApiParameter.PATH, description="The config's name.",
+)
 
 
-class ConfigNameField(StrictCharField):
+class ConfigNameField(serializers.CharField):
     def __init__(self, **kwargs):
         # No silent trimming: a name with stray whitespace is refused, not changed.
         super().__init__(
@@ -45,8 +52,7 @@ extend_schema_field(ConfigValueField.schema)(ConfigValueField)
         "description": "Config names mapped to their values.",
         "propertyNames": {
             "maxLength": CONFIG_NAME_MAX_LENGTH,
-            # JSON Schema patterns are ECMA regexes: `$`, not `\\Z`.
-            "pattern": config_name_validator.regex.pattern.replace("\\Z", "$"),
+            "pattern": CONFIG_NAME_PATTERN,
         },
         "additionalProperties": ConfigValueField.schema,
     }
@@ -118,6 +124,9 @@ class SnapshotConfigSerializer(serializers.Serializer):
 class NamespaceSnapshotSerializer(serializers.Serializer):
     namespace = serializers.CharField()
     revision = serializers.IntegerField()
+    epoch = serializers.CharField(
+        help_text="The database lineage id: revisions of another epoch belong to another history (after a restore)."
+    )
     topic = serializers.CharField(help_text="The Kafka topic that carries this namespace's updates.")
     partitions = serializers.IntegerField(help_text="The topic's partition count (murmur2 of the key picks one).")
     digest = serializers.CharField(
@@ -145,6 +154,13 @@ class ConfigImportSerializer(StrictInputSerializer):
     configs = ConfigMapField(child=ConfigValueField(), allow_empty=True)
     comment = CommentField()
     dry_run = serializers.BooleanField(required=False, default=False)
+    # An export's body is accepted as it is. Importing into another namespace
+    # (dev into prod) is what an export is for, so its namespace and revision
+    # are taken for information and not compared with the target's.
+    namespace = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="Ignored: the namespace an export came from."
+    )
+    revision = serializers.IntegerField(required=False, help_text="Ignored: the revision an export was taken at.")
 
 
 class ImportChangeSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ and the audit event commit together or not at all."""
 
 from __future__ import annotations
 
-import json
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,56 +16,14 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.change_context import ChangeContext
 from apps.configs.events import ConfigEvent
+from apps.configs.limits import history_trim, value_bytes_charge
+from apps.configs.lineage import database_epoch
 from apps.configs.models import Configuration, config_name_errors
 from apps.configs.outbox import outbox_enqueue
+from apps.configs.values import config_value_check, value_as_stored, values_identical
 from apps.errors import InvalidInput, NotFound, PreconditionFailed
 from apps.metrics import CONFIG_WRITES
 from apps.tenants.models import Namespace
-
-
-def config_value_check(value: Any) -> None:
-    """Refuse values the platform will not store or carry: null, too large, too deep."""
-    if value is None:
-        raise InvalidInput("A value is required.", fields={"value": ["This field may not be null."]})
-    size = len(json.dumps(value, separators=(",", ":")))
-    if size > settings.CONFIG_VALUE_MAX_BYTES:
-        raise InvalidInput(
-            "The value is too large.",
-            fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_BYTES} bytes of JSON, got {size}."]},
-        )
-    # Iterative, so that checking a deep value cannot itself recurse too deep.
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > settings.CONFIG_VALUE_MAX_DEPTH:
-            raise InvalidInput(
-                "The value is nested too deeply.",
-                fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_DEPTH} levels of nesting."]},
-            )
-        if isinstance(node, dict):
-            strings = list(node)
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            strings = []
-            stack.extend((child, depth + 1) for child in node)
-        else:
-            strings = [node] if isinstance(node, str) else []
-        if any(not _storable_text(text) for text in strings):
-            raise InvalidInput(
-                "The value holds text that cannot be stored.",
-                fields={"value": ["Strings may not contain NUL characters or unpaired surrogates."]},
-            )
-
-
-def _storable_text(text: str) -> bool:
-    # PostgreSQL's jsonb refuses \u0000 and unpaired surrogates; so does UTF-8.
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _lock_and_bump_revision(namespace: Namespace) -> int:
@@ -80,8 +38,21 @@ def _lock_and_bump_revision(namespace: Namespace) -> int:
     return revision
 
 
-def _check_expected_version(latest: Configuration | None, expected_version: int | None) -> None:
+class AnyVersion(enum.Enum):
+    """`If-Match: *` (RFC 9110): whatever the current version is, as long as there is one."""
+
+    ANY = "*"
+
+
+ANY_VERSION = AnyVersion.ANY
+
+
+def _check_expected_version(latest: Configuration | None, expected_version: int | AnyVersion | None) -> None:
     current = latest.version if latest else 0
+    if expected_version is ANY_VERSION:
+        if not _is_live(latest):
+            raise PreconditionFailed("The config has no current version.", current_version=current)
+        return
     if expected_version is not None and expected_version != current:
         raise PreconditionFailed(
             f"The config is at version {current}, not {expected_version}.", current_version=current
@@ -108,6 +79,7 @@ def _write_version(
     context: ChangeContext,
     comment: str,
 ) -> Configuration:
+    value_bytes_charge(namespace=namespace, before=_live_value(latest), after=None if tombstone else value)
     if latest is not None and latest.is_active:
         Configuration.objects.filter(pk=latest.pk).update(is_active=False, updated_at=timezone.now())
     op = "delete" if tombstone else "upsert"
@@ -126,9 +98,10 @@ def _write_version(
         namespace=namespace,
         event=ConfigEvent.for_change(
             namespace=namespace, name=name, value=created.value, version=created.version, revision=revision,
-            op=op, changed_at=created.created_at, actor=context.actor_username, request_id=context.request_id,
+            epoch=database_epoch(), op=op, changed_at=created.created_at, actor=context.actor_username, request_id=context.request_id,
         ),
     )
+    history_trim(namespace=namespace, name=name, newest_version=created.version)
     tenant = namespace.tenant.slug
     transaction.on_commit(lambda: CONFIG_WRITES.labels(tenant=tenant, op=op).inc())
     return created
@@ -147,7 +120,8 @@ def _live_value(latest: Configuration | None) -> Any:
 
 
 def _begin_write(
-    namespace: Namespace, name: str, expected_version: int | None, *, must_exist: bool, must_be_live: bool = False
+    namespace: Namespace, name: str, expected_version: int | AnyVersion | None, *, must_exist: bool,
+    must_be_live: bool = False
 ) -> tuple[int, Configuration | None]:
     """The opening every versioned write shares: take the namespace lock with
     the new revision, then read and check the config's latest version."""
@@ -167,9 +141,10 @@ def config_set(
     value: Any,
     context: ChangeContext,
     comment: str = "",
-    expected_version: int | None = None,
+    expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
     config_value_check(value)
+    value = value_as_stored(value)
     revision, latest = _begin_write(namespace, name, expected_version, must_exist=False)
     if not _is_live(latest):
         _check_room_for_new_name(namespace)
@@ -191,7 +166,7 @@ def config_delete(
     name: str,
     context: ChangeContext,
     comment: str = "",
-    expected_version: int | None = None,
+    expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
     revision, latest = _begin_write(namespace, name, expected_version, must_exist=True, must_be_live=True)
     tombstone = _write_version(
@@ -213,7 +188,7 @@ def config_rollback(
     to_version: int,
     context: ChangeContext,
     comment: str = "",
-    expected_version: int | None = None,
+    expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
     revision, latest = _begin_write(namespace, name, expected_version, must_exist=True)
     target = Configuration.objects.filter(namespace=namespace, name=name, version=to_version).first()
@@ -283,10 +258,12 @@ def config_import(
     current = dict(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", "value"))
     changes = []
     for name in sorted(configs):
-        value = configs[name]
+        # Compared in the form it would be stored in, so that 1e20 over a stored
+        # 100000000000000000000 is unchanged, but true over a stored 1 is not.
+        value = value_as_stored(configs[name])
         if name not in current:
             changes.append(ImportChange(name, "create", None, value))
-        elif current[name] != value:
+        elif not values_identical(current[name], value):
             changes.append(ImportChange(name, "update", current[name], value))
         else:
             changes.append(ImportChange(name, "unchanged", value, value))

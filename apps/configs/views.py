@@ -7,13 +7,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.base import NO_CONTENT, NamespaceScopedView
-from apps.api.etags import IF_MATCH, IF_NONE_MATCH, etag_matches, parse_if_match, quoted
+from apps.api.etags import IF_MATCH, IF_NONE_MATCH, etag_header, etag_matches, parse_if_match, quoted
 from apps.change_context import ChangeContext
 from apps.configs import selectors, services
 from apps.configs.diffs import value_patch
 from apps.configs.events import route_for
+from apps.configs.lineage import database_epoch
 from apps.configs.models import Configuration
 from apps.configs.serializers import (
+    CONFIG_NAME_PARAMETER,
     ConfigDeleteSerializer,
     ConfigDiffQuerySerializer,
     ConfigDiffSerializer,
@@ -63,7 +65,7 @@ class NamespaceConfigsView(NamespaceScopedView):
 
     @extend_schema(
         operation_id="namespace_snapshot",
-        parameters=[IF_NONE_MATCH],
+        parameters=[IF_NONE_MATCH, etag_header(200, 304, of="namespace revision")],
         responses={200: NamespaceSnapshotSerializer, 304: OpenApiResponse(description="Revision unchanged.")},
     )
     def get(self, request, tenant, environment, service):
@@ -71,7 +73,9 @@ class NamespaceConfigsView(NamespaceScopedView):
         # "unchanged", which is most of what polling clients ask.
         if etag_matches(request, quoted(self.namespace.revision)):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": quoted(self.namespace.revision)})
-        cached = snapshot_bodies.get(self.namespace.pk, self.namespace.revision)
+        # A revision names other values in another epoch (after a restore), so both key the cache.
+        epoch = database_epoch()
+        cached = snapshot_bodies.get(self.namespace.pk, self.namespace.revision, epoch)
         if cached is not None:
             return snapshot_response(cached, self.namespace.revision)
         revision, configs = selectors.namespace_snapshot(self.namespace)
@@ -79,12 +83,13 @@ class NamespaceConfigsView(NamespaceScopedView):
         body = JSONRenderer().render({
             "namespace": self.namespace.path,
             "revision": revision,
+            "epoch": epoch,
             "topic": route.topic,
             "partitions": route.partitions,
             "digest": selectors.values_digest(configs),
             "configs": configs,
         })
-        snapshot_bodies.put(self.namespace.pk, revision, body)
+        snapshot_bodies.put(self.namespace.pk, revision, epoch, body)
         return snapshot_response(body, revision)
 
 
@@ -102,6 +107,7 @@ def snapshot_response(body: bytes, revision: int) -> HttpResponse:
     return response
 
 
+@extend_schema(parameters=[CONFIG_NAME_PARAMETER])
 class ConfigScopedView(NamespaceScopedView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -123,16 +129,18 @@ class ConfigScopedView(NamespaceScopedView):
 
 
 class ConfigDetailView(ConfigScopedView):
-    @extend_schema(responses=ConfigVersionSerializer)
+    @extend_schema(parameters=[etag_header(200)], responses=ConfigVersionSerializer)
     def get(self, request, tenant, environment, service, name):
         config = selectors.config_current(self.namespace, name)
         return Response(ConfigVersionSerializer(config).data, headers={"ETag": quoted(config.version)})
 
-    @extend_schema(parameters=[IF_MATCH], request=ConfigWriteSerializer, responses={201: ConfigVersionSerializer})
+    @extend_schema(parameters=[IF_MATCH, etag_header(201)], request=ConfigWriteSerializer,
+                   responses={201: ConfigVersionSerializer})
     def put(self, request, tenant, environment, service, name):
         return self.write_version(ConfigWriteSerializer, services.config_set, "value")
 
-    @extend_schema(parameters=[IF_MATCH], request=ConfigDeleteSerializer, responses={204: NO_CONTENT})
+    @extend_schema(parameters=[IF_MATCH, etag_header(204, of="tombstone's version")], request=ConfigDeleteSerializer,
+                   responses={204: NO_CONTENT})
     def delete(self, request, tenant, environment, service, name):
         serializer = ConfigDeleteSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
@@ -157,7 +165,7 @@ class ConfigVersionListView(ConfigScopedView, ListAPIView):
 
 
 class ConfigVersionDetailView(ConfigScopedView):
-    @extend_schema(responses=ConfigVersionSerializer)
+    @extend_schema(parameters=[etag_header(200)], responses=ConfigVersionSerializer)
     def get(self, request, tenant, environment, service, name, version):
         config = selectors.config_version(self.namespace, name, version)
         return Response(ConfigVersionSerializer(config).data, headers={"ETag": quoted(config.version)})
@@ -180,7 +188,8 @@ class ConfigDiffView(ConfigScopedView):
 class ConfigRollbackView(ConfigScopedView):
     read_role = Role.EDITOR
 
-    @extend_schema(parameters=[IF_MATCH], request=ConfigRollbackSerializer, responses={201: ConfigVersionSerializer})
+    @extend_schema(parameters=[IF_MATCH, etag_header(201)], request=ConfigRollbackSerializer,
+                   responses={201: ConfigVersionSerializer})
     def post(self, request, tenant, environment, service, name):
         return self.write_version(ConfigRollbackSerializer, services.config_rollback, "to_version")
 

@@ -13,6 +13,8 @@ from django import forms
 from apps.audit.models import AuditEvent
 from apps.audit.serializers import AuditFilterSerializer
 from apps.configs.models import COMMENT_MAX_LENGTH, CONFIG_NAME_MAX_LENGTH, config_name_validator
+from apps.configs.values import config_value_check, config_value_from_text, value_as_stored
+from apps.errors import InvalidInput
 from apps.tenants.roles import Role
 from apps.tenants.serializers import ServiceTokenCreateSerializer
 
@@ -51,11 +53,23 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_value(kind: str, text: str) -> Any:
+    """The value typed into an input of that kind, parsed and then checked by
+    the API's one value check, so the dashboard refuses (and previews) nothing
+    the API would treat differently."""
+    try:
+        if kind == "json":
+            value = config_value_from_text(text)
+        else:
+            value = _parse_scalar(kind, text)
+            config_value_check(value)
+    except InvalidInput as error:
+        raise forms.ValidationError(error.fields["value"]) from None
+    # Previewed as it will be stored, so the save takes exactly what was shown.
+    return value_as_stored(value)
+
+
+def _parse_scalar(kind: str, text: str) -> Any:
     if kind == "boolean":
         word = text.strip().lower()
         if word in _TRUE or word in _FALSE:
@@ -70,16 +84,7 @@ def parse_value(kind: str, text: str) -> Any:
         if not math.isfinite(number):
             raise forms.ValidationError("Enter a finite number.")
         return number
-    if kind == "string":
-        return text
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        raise forms.ValidationError(
-            f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
-        ) from None
-    except ValueError as error:
-        raise forms.ValidationError(f"Not valid JSON: {error}.") from None
+    return text
 
 
 class ProductionConfirmation(forms.Form):

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
 from apps.configs.models import config_name_errors
-from apps.dashboard.views import audit, auth, configs, history, members, namespaces, tokens
+from apps.dashboard.views import audit, auth, configs, history, members, namespaces, tokens, webhooks
 from apps.tenants.models import NAMESPACE_ROUTE
 
 
@@ -32,6 +32,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", namespaces.namespace_list, name="namespaces"),
     path("audit/", audit.audit_log, name="audit"),
+    path("webhooks/", webhooks.webhook_list, name="webhooks"),
     path(NAMESPACE, namespaces.namespace_detail, name="namespace"),
     path(NAMESPACE + "revision", namespaces.namespace_revision, name="namespace-revision"),
     path(NAMESPACE + "table", namespaces.namespace_table, name="namespace-table"),

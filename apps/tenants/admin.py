@@ -9,17 +9,24 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from config_service.auth_tokens import refresh_tokens_revoke
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from guardian.admin import GroupManage, GuardedModelAdmin
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from guardian.admin import GroupManage, GuardedModelAdmin, UserManage
 
 from apps.change_context import ChangeContext
 from apps.errors import NotFound
 from apps.tenants import services
 from apps.tenants.models import Environment, Namespace, Service, ServiceToken, Tenant
 from apps.tenants.roles import Role, administered_ids, role_held
+from apps.tenants.selectors import is_last_tenant_admin
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,12 @@ class RoleAssignmentForm(forms.Form):
         self.current_role = role_held(user, obj)
         super().__init__(data, initial={"role": self.current_role.label if self.current_role else ""})
 
+    def clean_role(self) -> str:
+        label = self.cleaned_data["role"]
+        if self.current_role == Role.ADMIN and label != Role.ADMIN.label and is_last_tenant_admin(self.obj, self.user):
+            raise forms.ValidationError("This is the tenant's last admin; make someone else admin first.")
+        return label
+
     def save_obj_perms(self) -> None:
         label = self.cleaned_data["role"]
         role = Role.from_label(label) if label else None
@@ -140,6 +153,24 @@ class RoleAssignmentForm(forms.Form):
             services.role_revoke(target=self.obj, user=self.user, context=self.context)
         else:
             services.role_grant(target=self.obj, user=self.user, role=role, context=self.context)
+
+
+# Users an admin chose by name on a role page, in their session.
+CHOSEN_USERS_SESSION_KEY = "admin_role_chosen_users"
+
+
+class RememberedUserManage(UserManage):
+    """Guardian's choose-a-user-by-name form, which also remembers whom the admin named."""
+
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_user(self):
+        user = super().clean_user()
+        chosen = self.request.session.get(CHOSEN_USERS_SESSION_KEY, [])
+        self.request.session[CHOSEN_USERS_SESSION_KEY] = [*chosen[-49:], user.pk]
+        return user
 
 
 class GroupRefused(GroupManage):
@@ -174,6 +205,25 @@ class RoleGrantingAdmin(TenantScopedAdminMixin, GuardedModelAdmin):
 
     def get_obj_perms_group_select_form(self, request):
         return GroupRefused
+
+    def get_obj_perms_user_select_form(self, request):
+        return functools.partial(RememberedUserManage, request=request)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        # A user's page names the user: only for those holding a role here or
+        # tenant-wide (whom the role pages list anyway) or named by this admin,
+        # so that user ids are no directory of every account.
+        if not request.user.is_superuser:
+            obj = get_object_or_404(self.get_queryset(request), pk=unquote(object_pk))
+            user = get_user_model().objects.filter(pk=user_id).first() if str(user_id).isdigit() else None
+            tenant = obj if isinstance(obj, Tenant) else obj.tenant
+            known = user is not None and (
+                user.pk in request.session.get(CHOSEN_USERS_SESSION_KEY, [])
+                or role_held(user, obj) is not None or role_held(user, tenant) is not None
+            )
+            if not known:
+                raise Http404("No such member.")
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
 
     def obj_perms_manage_group_view(self, request, object_pk, group_id):
         raise PermissionDenied("Roles are granted to users here; group grants have no audited path.")
@@ -245,3 +295,24 @@ class ServiceTokenAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if skipped:
             message += f" {skipped} were revoked already."
         self.message_user(request, message, messages.SUCCESS)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class SessionEndingUserAdmin(UserAdmin):
+    """Django's user admin, where deactivating a user or setting their password
+    also ends their API sessions (their refresh tokens)."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            refresh_tokens_revoke(obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # the new password was saved
+            refresh_tokens_revoke(self.get_object(request, unquote(id)))
+        return response

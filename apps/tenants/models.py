@@ -71,6 +71,9 @@ class Namespace(models.Model):
     # Rises by exactly one per change, in the change's transaction; the row is
     # locked by every write, so revision order is commit order.
     revision = models.BigIntegerField(default=0, editable=False)
+    # Bytes of compact JSON of the live values, kept by every write under the
+    # same lock, so the byte budgets are checked without summing the namespace.
+    value_bytes = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

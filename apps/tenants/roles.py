@@ -161,6 +161,16 @@ def visible_namespaces_filter(principal) -> Q | None:
     )
 
 
+def tenant_role_filter(principal) -> Q | None:
+    """A filter on Tenant: tenants on which the caller holds a tenant-wide role
+    (a grant on one namespace does not count); None means every tenant."""
+    if isinstance(principal, ServicePrincipal) or not principal.is_authenticated or not principal.is_active:
+        return Q(pk__in=[])
+    if principal.is_superuser:
+        return None
+    return Q(pk__in=_object_ids_with(principal, Tenant, "view_configs"))
+
+
 def visible_tenants_filter(principal) -> Q | None:
     """A filter on Tenant: tenants granted whole, or holding a visible namespace."""
     if isinstance(principal, ServicePrincipal):

@@ -11,6 +11,8 @@ from apps.tenants.roles import (
     Role,
     ServicePrincipal,
     namespace_role,
+    role_held,
+    role_holders,
     tenant_role,
     visible_namespaces_filter,
     visible_tenants_filter,
@@ -64,6 +66,29 @@ def user_by_username(username: str):
     if user is None:
         raise NotFound(f"No active user named {username!r}.")
     return user
+
+
+def not_a_member(username: str) -> NotFound:
+    return NotFound(f"{username!r} holds no role here.")
+
+
+def member_by_username(target: Tenant | Namespace, username: str):
+    """A user holding a role granted on exactly this tenant or namespace. An
+    unknown username gets the same answer as a user without a role here, so an
+    admin learns nothing of the accounts outside their own tenant."""
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None or role_held(user, target) is None:
+        raise not_a_member(username)
+    return user
+
+
+def is_last_tenant_admin(target: Tenant | Namespace, user) -> bool:
+    """Whether the user is the only active holder of the tenant-wide admin role
+    on this tenant: without them nobody in it could grant roles or make tokens."""
+    if not isinstance(target, Tenant):
+        return False
+    admins = {holder.pk for holder, role in role_holders(target) if role == Role.ADMIN and holder.is_active}
+    return admins == {user.pk}
 
 
 def service_tokens_of(namespace: Namespace) -> QuerySet[ServiceToken]:

@@ -1,17 +1,17 @@
 from rest_framework import serializers
 
 from apps.configs.serializers import ConfigNameField
-from apps.input import RejectUnknownFields, StrictCharField, StrictInputSerializer
+from apps.input import ExactJSONTypes, RejectUnknownFields, StrictInputSerializer
 from apps.tenants.models import Namespace, ServiceToken, Tenant, slug_validator
 from apps.tenants.roles import Role
 
 
-class SlugField(StrictCharField):
+class SlugField(serializers.CharField):
     def __init__(self, **kwargs):
         super().__init__(max_length=63, validators=[slug_validator], trim_whitespace=False, **kwargs)
 
 
-class TenantSerializer(RejectUnknownFields, serializers.ModelSerializer):
+class TenantSerializer(RejectUnknownFields, ExactJSONTypes, serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = ["slug", "name", "created_at"]

@@ -21,13 +21,17 @@ from apps.tenants.authentication import service_token_new
 from apps.tenants.kafka_principals import KafkaCredentials, principal_name, principal_password
 from apps.tenants.models import Environment, Namespace, Service, ServiceToken, Tenant
 from apps.tenants.roles import ALL_ROLE_CODENAMES, ROLE_CODENAMES, Role, role_held
+from apps.tenants.selectors import is_last_tenant_admin, not_a_member
 
 
 @transaction.atomic
 def tenant_create(*, slug: str, name: str = "", context: ChangeContext) -> Tenant:
-    if Tenant.objects.filter(slug=slug).exists():
-        raise Conflict(f"A tenant named {slug!r} exists already.", fields={"slug": ["Already taken."]})
-    tenant = Tenant.objects.create(slug=slug, name=name)
+    # The unique slug decides, so that two creations at once give one tenant and one 409.
+    try:
+        with transaction.atomic():
+            tenant = Tenant.objects.create(slug=slug, name=name)
+    except IntegrityError:
+        raise Conflict(f"A tenant named {slug!r} exists already.", fields={"slug": ["Already taken."]}) from None
     outbox_enqueue_broker_task({"task": "tenant.topics", "tenant": slug}, request_id=context.request_id)
     audit_record(context=context, action=AuditEvent.Action.TENANT_CREATE, tenant=tenant,
                  target=slug, after={"slug": slug, "name": name})
@@ -58,9 +62,14 @@ def _set_role(
     *, target: Tenant | Namespace, user, role: Role | None, action: AuditEvent.Action, context: ChangeContext
 ) -> None:
     """Replace the user's role on the target (None: no role) and audit it."""
+    if isinstance(target, Tenant):
+        # One role change per tenant at a time, so two admins cannot demote each other at once.
+        Tenant.objects.select_for_update().filter(pk=target.pk).first()
     before = role_held(user, target)
     if role is None and before is None:
-        raise NotFound(f"{user.username} holds no role here.")
+        raise not_a_member(user.username)
+    if before == Role.ADMIN and role != Role.ADMIN and is_last_tenant_admin(target, user):
+        raise Conflict(f"{user.username} is the last admin of {target.slug}; make someone else admin first.")
     for codename in ALL_ROLE_CODENAMES:
         remove_perm(codename, user, target)
     for codename in ROLE_CODENAMES[role] if role is not None else ():
@@ -130,12 +139,13 @@ def service_token_kafka_credentials(
         audit_record(context=context, action=AuditEvent.Action.TOKEN_KAFKA_ROTATE, namespace=namespace,
                      target=str(token.pk), after={"generation": token.kafka_credential_generation})
     route = route_for(namespace)
+    username = principal_name(token.secret_hash)
     credentials = KafkaCredentials(
         bootstrap_servers=settings.KAFKA_CLIENT_BOOTSTRAP_SERVERS,
         security_protocol="SASL_SSL",
         sasl_mechanism=settings.KAFKA_SASL_MECHANISM,
-        username=principal_name(token.pk),
-        password=principal_password(token.pk, token.kafka_credential_generation),
+        username=username,
+        password=principal_password(username, token.kafka_credential_generation),
         topic=route.topic,
         partitions=route.partitions,
         ca_pem=kafka_ca_pem(),

@@ -72,7 +72,7 @@ class TenantMemberView(APIView):
     @extend_schema(request=None, responses={204: NO_CONTENT})
     def delete(self, request, tenant, username):
         owner = selectors.tenant_for(request.user, slug=tenant, minimum=Role.ADMIN)
-        user = selectors.user_by_username(username)
+        user = selectors.member_by_username(owner, username)
         services.role_revoke(target=owner, user=user, context=ChangeContext.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -100,7 +100,7 @@ class NamespaceMemberView(NamespaceScopedView):
 
     @extend_schema(request=None, responses={204: NO_CONTENT})
     def delete(self, request, tenant, environment, service, username):
-        user = selectors.user_by_username(username)
+        user = selectors.member_by_username(self.namespace, username)
         services.role_revoke(target=self.namespace, user=user, context=self.change_context())
         return Response(status=status.HTTP_204_NO_CONTENT)
 

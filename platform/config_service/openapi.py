@@ -1,5 +1,5 @@
-"""Schema post-processing: every operation documents the one error shape and
-the error statuses the API can answer with."""
+"""Schema post-processing: every operation documents the one error shape, the
+error statuses the API can answer with, and the headers its answers carry."""
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -28,28 +28,79 @@ ERROR_STATUSES = {
     "403": "The caller's role does not allow this.",
     "404": "Not found, or not visible to the caller.",
     "405": "Method not allowed.",
+    "406": "The Accept header asks for something other than JSON.",
     "409": "Conflicts with what exists, e.g. a name already taken.",
     "413": "The request body is too large.",
     "429": "Too many requests; see Retry-After.",
 }
+# Operations with a request body: a body that is not JSON.
+UNSUPPORTED_MEDIA_STATUS = ("415", "The request body is not `application/json`.")
 # Writes that take If-Match / expected_version.
-PRECONDITION_STATUS = ("412", "The config is no longer at the expected version.")
+PRECONDITION_STATUS = ("412", "The config is no longer at the expected version; `current_version` says which it is.")
+PRECONDITION_SCHEMA = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Error"},
+        {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["current_version"],
+                    "properties": {"current_version": {"type": "integer", "minimum": 0}},
+                }
+            },
+        },
+    ]
+}
+HEADERS = {
+    "X-Request-ID": {
+        "description": "The request's id: the caller's own X-Request-ID if it sent a usable one, else a new one.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+}
+
+
+def _with_header(response: dict, name: str) -> None:
+    response.setdefault("headers", {})[name] = {"$ref": f"#/components/headers/{name}"}
 
 
 def add_error_responses(result, generator, request, public):
+    """Every operation documents the one error shape, the error statuses it
+    can answer with, and the headers every answer carries."""
     components = result.setdefault("components", {})
-    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = components.setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["PreconditionFailedError"] = PRECONDITION_SCHEMA
+    components["headers"] = HEADERS
     shared = components.setdefault("responses", {})
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    for status, description in {**ERROR_STATUSES, PRECONDITION_STATUS[0]: PRECONDITION_STATUS[1]}.items():
-        shared[f"Error{status}"] = {"description": description, "content": error}
+    statuses = {**ERROR_STATUSES, UNSUPPORTED_MEDIA_STATUS[0]: UNSUPPORTED_MEDIA_STATUS[1],
+                PRECONDITION_STATUS[0]: PRECONDITION_STATUS[1]}
+    for status, description in statuses.items():
+        schema = "PreconditionFailedError" if status == PRECONDITION_STATUS[0] else "Error"
+        shared[f"Error{status}"] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        }
+        _with_header(shared[f"Error{status}"], "X-Request-ID")
+    _with_header(shared["Error429"], "Retry-After")
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
-            statuses = list(ERROR_STATUSES)
-            if method in ("put", "delete", "post"):
-                statuses.append(PRECONDITION_STATUS[0])
             responses = operation.setdefault("responses", {})
-            for status in statuses:
+            for response in responses.values():
+                if "$ref" not in response:
+                    _with_header(response, "X-Request-ID")
+            added = list(ERROR_STATUSES)
+            if "requestBody" in operation:
+                added.append(UNSUPPORTED_MEDIA_STATUS[0])
+            if method in ("put", "delete", "post"):
+                added.append(PRECONDITION_STATUS[0])
+            for status in added:
                 responses.setdefault(status, {"$ref": f"#/components/responses/Error{status}"})
     return result
 

@@ -4,7 +4,7 @@ namespace and timing."""
 import logging
 import time
 
-from apps.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from apps.metrics import HTTP_LATENCY, HTTP_REQUESTS, method_label
 
 logger = logging.getLogger("noreboot.request")
 
@@ -20,8 +20,9 @@ class RequestLogMiddleware:
         match = request.resolver_match
         # The route pattern, not the path: one series per endpoint, not per config name.
         route = match.route if match else "unmatched"
-        HTTP_REQUESTS.labels(route=route, method=request.method, status=response.status_code).inc()
-        HTTP_LATENCY.labels(route=route, method=request.method).observe(elapsed)
+        method = method_label(request.method)
+        HTTP_REQUESTS.labels(route=route, method=method, status=response.status_code).inc()
+        HTTP_LATENCY.labels(route=route, method=method).observe(elapsed)
         kwargs = match.kwargs if match else {}
         namespace = "/".join(kwargs[k] for k in ("tenant", "environment", "service") if k in kwargs)
         user = getattr(request, "user", None)

@@ -1,5 +1,6 @@
 """The one settings module. Production differs only by environment variables."""
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -39,10 +40,74 @@ def database_from_url(url: str) -> dict:
     }
 
 
-# The development defaults match what scripts/postgres.sh creates locally.
-SECRET_KEY = env_str("NOREBOOT_SECRET_KEY", "dev-only-secret-key-change-me-in-production")
+def secret_from_env_or_file(name: str, default_file: Path) -> str:
+    """A secret from the environment, else from the file the project's scripts wrote."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = Path(os.environ.get(f"{name}_FILE", default_file))
+    return path.read_text().strip() if path.is_file() else ""
+
+
 DEBUG = env_bool("NOREBOOT_DEBUG", False)
+# Random keys and passwords that scripts/keys.sh writes once (`make keys`, run by
+# `make run` and `make test`); production passes its own through the environment.
+KEYS_DIR = BASE_DIR / ".local" / "keys"
+# Keys that were once published as defaults, and so sign tokens for anyone.
+PUBLISHED_KEYS = frozenset({
+    "dev-only-secret-key-change-me-in-production", "dev-only-jwt-signing-key-change-me-in-production",
+    "change-me", "change-me-too",
+})
+MIN_KEY_LENGTH = 50
+
+
+def signing_key(name: str, default_file: Path) -> str:
+    """A key from the environment or its file. Outside debug mode a weak one
+    stops the process with one line naming the variable, before it serves anything."""
+    key = secret_from_env_or_file(name, default_file)
+    if not key:
+        problem = "is not set"
+    elif DEBUG:
+        return key
+    elif key in PUBLISHED_KEYS or key.startswith("django-insecure-"):
+        problem = "is a published default"
+    elif len(key) < MIN_KEY_LENGTH or len(set(key)) < 5:
+        problem = f"is shorter than {MIN_KEY_LENGTH} characters or repetitive"
+    else:
+        return key
+    raise SystemExit(
+        f"error: {name} {problem}; set {name} (or {name}_FILE) to a random key of at least "
+        f"{MIN_KEY_LENGTH} characters (`make keys` writes one under .local/keys/)"
+    )
+
+
+SECRET_KEY = signing_key("NOREBOOT_SECRET_KEY", KEYS_DIR / "secret-key")
+# The passwords demo_setup gives the staff and demo users it creates.
+DEMO_ADMIN_PASSWORD = secret_from_env_or_file("NOREBOOT_ADMIN_PASSWORD", KEYS_DIR / "admin-password")
+DEMO_USER_PASSWORD = secret_from_env_or_file("NOREBOOT_DEMO_PASSWORD", KEYS_DIR / "demo-password")
 ALLOWED_HOSTS = env_str("NOREBOOT_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+# Behind HTTPS (NOREBOOT_HTTPS, on in production): cookies only over TLS, plain
+# HTTP redirected (but the probes, which load balancers send over plain HTTP),
+# HSTS for NOREBOOT_HSTS_SECONDS. A TLS-terminating proxy names the scheme the
+# client used in NOREBOOT_PROXY_SSL_HEADER (e.g. X-Forwarded-Proto: https).
+HTTPS = env_bool("NOREBOOT_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("NOREBOOT_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("NOREBOOT_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("NOREBOOT_HSTS_PRELOAD", False)
+PROXY_SSL_HEADER = env_str("NOREBOOT_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if PROXY_SSL_HEADER else None
+)
+# Addresses (or networks) of the proxies in front, whose X-Forwarded-For is
+# believed (config_service/client_address.py); none by default.
+TRUSTED_PROXIES = [entry.strip() for entry in env_str("NOREBOOT_TRUSTED_PROXIES", "").split(",") if entry.strip()]
+for _entry in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise SystemExit(f"error: NOREBOOT_TRUSTED_PROXIES: {_entry!r} is not an address or network") from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,10 +120,13 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "guardian",
     "drf_spectacular",
+    # Swagger UI's files, served from the project rather than a CDN.
+    "drf_spectacular_sidecar",
     "apps.tenants",
     "apps.configs",
     "apps.audit",
     "apps.dashboard",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -134,9 +202,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config_service.pagination.CappedPageNumberPagination",
     "PAGE_SIZE": env_int("NOREBOOT_PAGE_SIZE", 50),
     "DEFAULT_THROTTLE_CLASSES": ["config_service.throttling.WritePerUserThrottle"],
-    # Client addresses come from REMOTE_ADDR unless this many proxies in front
-    # are trusted to set X-Forwarded-For; otherwise a caller could pick its own.
-    "NUM_PROXIES": env_int("NOREBOOT_TRUSTED_PROXIES", 0),
 }
 MAX_PAGE_SIZE = env_int("NOREBOOT_MAX_PAGE_SIZE", 500)
 
@@ -159,18 +224,25 @@ CACHES = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("NOREBOOT_ACCESS_TOKEN_SECONDS", 300)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("NOREBOOT_REFRESH_TOKEN_SECONDS", 86400)),
+    # Sessions bounded and revocable (config_service/auth_tokens.py).
+    "TOKEN_OBTAIN_SERIALIZER": "config_service.auth_tokens.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "config_service.auth_tokens.TokenRefreshSerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "config_service.auth_tokens.TokenBlacklistSerializer",
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
     # A key of its own, so that rotating it logs everyone out without touching
     # sessions, CSRF or password reset tokens.
-    "SIGNING_KEY": env_str("NOREBOOT_JWT_SIGNING_KEY", "dev-only-jwt-signing-key-change-me-in-production"),
+    "SIGNING_KEY": signing_key("NOREBOOT_JWT_SIGNING_KEY", KEYS_DIR / "jwt-signing-key"),
     "AUDIENCE": env_str("NOREBOOT_JWT_AUDIENCE", "noreboot-api"),
     "ISSUER": env_str("NOREBOOT_JWT_ISSUER", "noreboot-hq"),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 0,
 }
+
+# However often it is rotated, a refresh token ends this long after its sign-in.
+REFRESH_TOKEN_ABSOLUTE_SECONDS = env_int("NOREBOOT_REFRESH_TOKEN_ABSOLUTE_SECONDS", 7 * 86400)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "No-Reboot HQ API",
@@ -185,6 +257,9 @@ SPECTACULAR_SETTINGS = {
     # 3.1 (JSON Schema 2020-12) can say what names a config map may hold.
     "OAS_VERSION": "3.1.0",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config_service.openapi.add_error_responses",
@@ -193,14 +268,6 @@ SPECTACULAR_SETTINGS = {
         "config_service.openapi.constrain_auth_inputs",
     ],
 }
-
-def secret_from_env_or_file(name: str, default_file: Path) -> str:
-    """A secret from the environment, else from the file the project's scripts wrote."""
-    if os.environ.get(name):
-        return os.environ[name]
-    path = Path(os.environ.get(f"{name}_FILE", default_file))
-    return path.read_text().strip() if path.is_file() else ""
-
 
 # Kafka, as platform processes (relay, admin tasks, workers) reach it: the
 # internal listener, authenticated as the platform principal (scripts/kafka.sh
@@ -233,14 +300,36 @@ OUTBOX_BATCH_SIZE = env_int("NOREBOOT_OUTBOX_BATCH_SIZE", 500)
 OUTBOX_POLL_SECONDS = float(env_str("NOREBOOT_OUTBOX_POLL_SECONDS", "5"))
 # /readyz reports not ready when the oldest unpublished event is older than this.
 OUTBOX_READY_LAG_SECONDS = float(env_str("NOREBOOT_OUTBOX_READY_LAG_SECONDS", "60"))
+# /readyz answers from one check per process per READY_CACHE_SECONDS; Kafka's part waits at most this long.
+READY_CACHE_SECONDS = float(env_str("NOREBOOT_READY_CACHE_SECONDS", "1"))
+READY_KAFKA_TIMEOUT_SECONDS = float(env_str("NOREBOOT_READY_KAFKA_TIMEOUT_SECONDS", "1"))
 
 # Rendered snapshots kept per worker (apps/configs/snapshot_cache.py).
 SNAPSHOT_CACHE_MAX_BYTES = env_int("NOREBOOT_SNAPSHOT_CACHE_MAX_BYTES", 64 * 1024 * 1024)
+
+# Webhooks (apps/webhooks). Targets resolving to loopback, private, link-local
+# or reserved addresses are refused unless this is set (tests receive on 127.0.0.1).
+WEBHOOK_ALLOW_PRIVATE = env_bool("NOREBOOT_WEBHOOK_ALLOW_PRIVATE", False)
+# One attempt's connect and each read; a failed attempt is retried after
+# BASE * 2^(attempts-1) seconds, at most MAX, until GIVE_UP seconds after the
+# event, when the delivery fails and the webhook is disabled.
+WEBHOOK_TIMEOUT_SECONDS = float(env_str("NOREBOOT_WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_RETRY_BASE_SECONDS = float(env_str("NOREBOOT_WEBHOOK_RETRY_BASE_SECONDS", "1"))
+WEBHOOK_RETRY_MAX_SECONDS = float(env_str("NOREBOOT_WEBHOOK_RETRY_MAX_SECONDS", "3600"))
+WEBHOOK_GIVE_UP_SECONDS = float(env_str("NOREBOOT_WEBHOOK_GIVE_UP_SECONDS", str(24 * 3600)))
+WEBHOOK_CONSUMER_GROUP = env_str("NOREBOOT_WEBHOOK_CONSUMER_GROUP", "noreboot-webhooks")
 
 # Limits on what one request may store.
 CONFIG_VALUE_MAX_BYTES = env_int("NOREBOOT_CONFIG_VALUE_MAX_BYTES", 64 * 1024)
 CONFIG_VALUE_MAX_DEPTH = env_int("NOREBOOT_CONFIG_VALUE_MAX_DEPTH", 32)
 CONFIGS_PER_NAMESPACE_MAX = env_int("NOREBOOT_CONFIGS_PER_NAMESPACE_MAX", 20000)
+# Byte budgets of live values (compact JSON). A snapshot, an export and a
+# dashboard page load a namespace whole: 8 MiB of values plus 20,000 names and
+# versions keep its snapshot under 16 MiB.
+NAMESPACE_VALUE_BYTES_MAX = env_int("NOREBOOT_NAMESPACE_MAX_BYTES", 8 * 1024 * 1024)
+TENANT_VALUE_BYTES_MAX = env_int("NOREBOOT_TENANT_MAX_BYTES", 128 * 1024 * 1024)
+# Versions kept per config; older ones are deleted as new ones are written. 0 keeps all.
+CONFIG_HISTORY_MAX = env_int("NOREBOOT_CONFIG_HISTORY_MAX", 0)
 
 # /metrics answers callers with this bearer token; without one set, loopback callers only.
 METRICS_TOKEN = env_str("NOREBOOT_METRICS_TOKEN", "")

@@ -2,11 +2,15 @@
 cache, so they hold across every worker and replica; the write limit, generous
 and only a guard against runaway automation, is counted per worker process."""
 
+import functools
 import hashlib
 
 from django.conf import settings
 from django.core.cache import caches
+from django.http import HttpResponse
 from rest_framework.throttling import SimpleRateThrottle
+
+from config_service.client_address import client_address
 
 
 class ConfiguredRateThrottle(SimpleRateThrottle):
@@ -14,6 +18,9 @@ class ConfiguredRateThrottle(SimpleRateThrottle):
 
     def get_rate(self):
         return settings.NOREBOOT_THROTTLE_RATES[self.scope]
+
+    def get_ident(self, request):
+        return client_address(request)
 
 
 class SharedCounterThrottle(ConfiguredRateThrottle):
@@ -43,6 +50,34 @@ class LoginPerUsernameThrottle(SharedCounterThrottle):
         # Hashed: a username may hold any character, a cache key may not.
         ident = hashlib.sha256(username.lower().encode("utf-8", "surrogatepass")).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def login_refused_for(request, view=None) -> int | None:
+    """Seconds the caller must wait before the next sign-in attempt (per address
+    and per username), or None if this attempt may go ahead; counts the attempt."""
+    for throttle in (LoginPerIPThrottle(), LoginPerUsernameThrottle()):
+        if not throttle.allow_request(request, view):
+            return max(1, int(throttle.wait() or 1))
+    return None
+
+
+def login_throttled(login_view):
+    """A sign-in view of someone else's (the Django admin's) behind the same
+    limits: an attempt over them answers 429 with Retry-After, and no password is checked."""
+
+    @functools.wraps(login_view)
+    def view(request, *args, **kwargs):
+        if request.method == "POST":
+            wait = login_refused_for(request)
+            if wait is not None:
+                response = HttpResponse(
+                    f"Too many sign-in attempts; try again in {wait} seconds.\n", status=429, content_type="text/plain"
+                )
+                response["Retry-After"] = str(wait)
+                return response
+        return login_view(request, *args, **kwargs)
+
+    return view
 
 
 class TokenRefreshPerIPThrottle(LoginPerIPThrottle):

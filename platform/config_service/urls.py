@@ -1,18 +1,21 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import (
-    TokenBlacklistView,
-    TokenObtainPairView,
-    TokenRefreshView,
-)
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from apps.audit.views import AuditEventListView
 from apps.configs import views as configs
 from apps.tenants import views as tenants
 from apps.tenants.models import NAMESPACE_ROUTE
+from apps.webhooks import views as webhooks
+from config_service.auth_tokens import LogoutView
 from config_service.health import healthz, metrics, readyz
-from config_service.throttling import LoginPerIPThrottle, LoginPerUsernameThrottle, TokenRefreshPerIPThrottle
+from config_service.throttling import (
+    LoginPerIPThrottle,
+    LoginPerUsernameThrottle,
+    TokenRefreshPerIPThrottle,
+    login_throttled,
+)
 
 NAMESPACE = NAMESPACE_ROUTE
 CONFIG = NAMESPACE + "/configs/<str:name>"
@@ -27,7 +30,7 @@ api_v1 = [
         "auth/token/refresh/", TokenRefreshView.as_view(throttle_classes=[TokenRefreshPerIPThrottle]),
         name="token-refresh",
     ),
-    path("auth/logout/", TokenBlacklistView.as_view(), name="token-logout"),
+    path("auth/logout/", LogoutView.as_view(), name="token-logout"),
     path("tenants/", tenants.TenantListCreateView.as_view(), name="tenants"),
     path("tenants/<slug:tenant>/namespaces/", tenants.TenantNamespaceCreateView.as_view(), name="tenant-namespaces"),
     path("tenants/<slug:tenant>/members/<str:username>/", tenants.TenantMemberView.as_view(), name="tenant-member"),
@@ -47,6 +50,16 @@ api_v1 = [
         NAMESPACE + "/kafka-credentials/", tenants.KafkaCredentialsView.as_view(), name="namespace-kafka-credentials"
     ),
     path("audit/", AuditEventListView.as_view(), name="audit"),
+    path("tenants/<slug:tenant>/webhooks/", webhooks.WebhookListCreateView.as_view(), name="tenant-webhooks"),
+    path("tenants/<slug:tenant>/webhooks/<int:webhook_id>/", webhooks.WebhookDetailView.as_view(), name="tenant-webhook"),
+    path(
+        "tenants/<slug:tenant>/webhooks/<int:webhook_id>/test/", webhooks.WebhookTestView.as_view(),
+        name="tenant-webhook-test",
+    ),
+    path(
+        "tenants/<slug:tenant>/webhooks/<int:webhook_id>/deliveries/", webhooks.WebhookDeliveryListView.as_view(),
+        name="tenant-webhook-deliveries",
+    ),
 ]
 
 urlpatterns = [
@@ -58,6 +71,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
+    # Before the admin's own routes, so its sign-in has the API's limits.
+    path("admin/login/", login_throttled(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("ui/", include("apps.dashboard.urls")),
 ]

@@ -80,7 +80,9 @@ class ConfigApi:
             digest = payload.get("digest")
             if digest is not None and not isinstance(digest, str):
                 raise ValueError("digest must be a string")
-            snapshot = snapshot_from_configs(self.namespace, payload["revision"], payload["configs"])
+            snapshot = snapshot_from_configs(
+                self.namespace, payload["revision"], payload["configs"], payload.get("epoch")
+            )
         except _MALFORMED as exc:
             raise ApiUnavailable(f"unexpected snapshot response from {self.url}: {exc}") from exc
         return SnapshotResponse(snapshot=snapshot, route=route, digest=digest)

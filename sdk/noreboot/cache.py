@@ -39,6 +39,7 @@ class SnapshotCache:
             "format": _FORMAT,
             "namespace": snapshot.namespace,
             "revision": snapshot.revision,
+            "epoch": snapshot.epoch,
             "values": snapshot.values,
         }
         data = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -75,9 +76,13 @@ class SnapshotCache:
             values = payload["values"]
             if not isinstance(revision, int) or isinstance(revision, bool) or not isinstance(values, dict):
                 raise ValueError("revision or values have the wrong type")
+            # Caches written before epochs have none.
+            epoch = payload.get("epoch")
+            if epoch is not None and not isinstance(epoch, str):
+                raise ValueError("epoch has the wrong type")
         except (ValueError, KeyError, AttributeError) as exc:
             # A damaged cache is no reason to fail: it is only a fallback.
             logger.warning("ignoring unusable config cache %s: %s", self.path, exc)
             return None
         frozen = {name: freeze(value) for name, value in values.items()}
-        return Snapshot(namespace=self.namespace, revision=revision, values=frozen)
+        return Snapshot(namespace=self.namespace, revision=revision, values=frozen, epoch=epoch)

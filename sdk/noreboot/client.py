@@ -41,6 +41,7 @@ class ClientStatus:
     connected: bool  # the feed is in step now
     last_error: str | None  # the latest failure the listener met, kept after recovery
     lag: int | None  # Kafka messages on the namespace's partition not read yet
+    epoch: str | None = None  # the database lineage of ``revision``; None if the service does not say
 
 
 def _setting(value: str | None, env_var: str) -> str | None:
@@ -307,6 +308,7 @@ class ConfigClient:
             connected=listener is not None and not self._closed and listener.connected,
             last_error=listener.last_error if listener is not None else None,
             lag=listener.lag if listener is not None and not self._closed else None,
+            epoch=self._store.current.epoch,
         )
 
     def __repr__(self) -> str:

@@ -312,6 +312,11 @@ class KafkaListener:
         if outcome is Outcome.GAP:
             if self._request_sync(min_revision=event["revision"]):
                 logger.info("%s: %s; fetching a new snapshot", self._namespace, result.reason)
+        elif outcome is Outcome.EPOCH:
+            # The revisions held mean nothing in the new history: a full
+            # snapshot of it replaces them, whatever its revision.
+            if self._request_sync(full_fetch=True):
+                logger.warning("%s: %s; fetching the new history's snapshot", self._namespace, result.reason)
         elif outcome is Outcome.CONFLICT:
             # Only the full snapshot's digest tells which of the two was genuine.
             if self._request_sync(full_fetch=True):

@@ -8,6 +8,9 @@ Two rules decide what a fetched snapshot may replace:
   retried. Only if the service keeps serving it for ``_LAGGING_GRACE``
   seconds is it believed: the database is the truth, and a revision nobody
   serves came from an event the database never had (a forged one).
+- A snapshot of another database epoch (the database was restored, or failed
+  over and lost commits) is installed at once, whatever its revision: its
+  revisions count in another history.
 - At an equal revision the digests are compared: equal revisions with other
   values mean the client applied something the database does not hold, and
   the served snapshot replaces it. A conditional fetch (304) cannot show
@@ -56,6 +59,20 @@ class SnapshotRefresher:
         ask_if_changed = conditional and from_api and not believe_service
         response = self._api.fetch(if_none_match=current.revision if ask_if_changed else None)
         revision = current.revision if response is None else response.snapshot.revision
+        served_epoch = None if response is None else response.snapshot.epoch
+        new_epoch = from_api and None not in (served_epoch, current.epoch) and served_epoch != current.epoch
+        if new_epoch:
+            assert response is not None
+            self._behind_since = None
+            self.outage.up()
+            self.route = response.route
+            logger.warning(
+                "%s: the config service serves epoch %s at revision %d (held: epoch %s at revision %d); "
+                "the database was restored: installing its snapshot",
+                namespace, served_epoch, revision, current.epoch, current.revision,
+            )
+            holder.install(response.snapshot, SOURCE_API)
+            return
         if revision < floor and not believe_service:
             if self._behind_since is None:
                 self._behind_since = time.monotonic()

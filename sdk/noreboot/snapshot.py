@@ -37,6 +37,9 @@ class Snapshot:
     namespace: str
     revision: int
     values: dict[str, Any]
+    # The database lineage the revision belongs to; None when not known (a
+    # server or disk cache from before epochs).
+    epoch: str | None = None
     view: Mapping[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +60,7 @@ class Outcome(enum.Enum):
     STALE = "stale"  # revision <= current: a duplicate or a replay, ignored
     GAP = "gap"  # revision > current + 1: events were missed, resync needed
     CONFLICT = "conflict"  # a revision already applied, with other content: resync needed
+    EPOCH = "epoch"  # another database lineage (a restore): its revisions restart, resync needed
     FOREIGN = "foreign"  # another namespace's event: ignored
     INVALID = "invalid"  # not a config event this SDK understands: ignored
 
@@ -94,6 +98,11 @@ def apply_event(snapshot: Snapshot, event: Any) -> ApplyResult:
     # bool is an int in Python, but never a valid revision.
     if not isinstance(revision, int) or isinstance(revision, bool):
         return ApplyResult(Outcome.INVALID, snapshot, reason="revision is not an integer")
+    epoch = event.get("epoch")
+    if snapshot.epoch is not None and epoch is not None and epoch != snapshot.epoch:
+        # Checked before the revision: after a restore, revisions lower than
+        # the one held are new changes, not replays.
+        return ApplyResult(Outcome.EPOCH, snapshot, reason=f"event of epoch {epoch}, holding epoch {snapshot.epoch}")
     if revision <= snapshot.revision:
         return ApplyResult(Outcome.STALE, snapshot)
     if revision > snapshot.revision + 1:
@@ -124,7 +133,7 @@ def apply_event(snapshot: Snapshot, event: Any) -> ApplyResult:
     changes = () if same_value(old, new) else (Change(name, old, new),)
     return ApplyResult(
         Outcome.APPLIED,
-        Snapshot(namespace=snapshot.namespace, revision=revision, values=values),
+        Snapshot(namespace=snapshot.namespace, revision=revision, values=values, epoch=snapshot.epoch or epoch),
         changes,
     )
 
@@ -151,13 +160,15 @@ def same_value(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def snapshot_from_configs(namespace: str, revision: int, configs: Any) -> Snapshot:
+def snapshot_from_configs(namespace: str, revision: int, configs: Any, epoch: Any = None) -> Snapshot:
     """Build a snapshot from the API's ``configs`` list.
 
     Raises ``ValueError`` if the payload does not have the documented shape.
     """
     if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
         raise ValueError(f"revision must be a non-negative integer, got {revision!r}")
+    if epoch is not None and not isinstance(epoch, str):
+        raise ValueError("epoch must be a string")
     if not isinstance(configs, list):
         raise ValueError("configs must be a list")
     values: dict[str, Any] = {}
@@ -165,7 +176,7 @@ def snapshot_from_configs(namespace: str, revision: int, configs: Any) -> Snapsh
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or "value" not in item:
             raise ValueError(f"config entry without name/value: {item!r}")
         values[item["name"]] = freeze(item["value"])
-    return Snapshot(namespace=namespace, revision=revision, values=values)
+    return Snapshot(namespace=namespace, revision=revision, values=values, epoch=epoch)
 
 
 class AppliedEvents:

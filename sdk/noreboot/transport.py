@@ -57,6 +57,26 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default_port = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default_port
+
+
+class _SameOriginCredentialsRedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but carries the token only to the origin it was meant
+    for: a redirect to another scheme, host or port gets no Authorization header."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameOriginCredentialsRedirectHandler)
+
+
 class HttpClient:
     """JSON requests to one API with a bearer token.
 
@@ -94,7 +114,7 @@ class HttpClient:
         request = urllib.request.Request(url, data=data, headers=sent, method=method)
         try:
             try:
-                with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
+                with _OPENER.open(request, timeout=timeout or self.timeout) as response:
                     return HttpResponse(response.status, response.read(), str(response.reason))
             except urllib.error.HTTPError as exc:
                 # urllib raises for every status that is not 2xx, 304 included:

@@ -18,13 +18,14 @@ SNAPSHOT_PATH = "/api/v1/namespaces/acme/prod/checkout/configs/"
 CREDENTIALS_PATH = "/api/v1/namespaces/acme/prod/checkout/kafka-credentials/"
 
 
-def snapshot_body(revision=12, configs=None, topic="config_updates", partitions=6):
+def snapshot_body(revision=12, configs=None, topic="config_updates", partitions=6, epoch="epoch-1"):
     """A snapshot as the service renders it, its digest computed the service's way."""
     if configs is None:
         configs = [{"name": "timeout", "value": 2.5, "version": 3, "updated_at": "2026-11-28T19:00:00.123456Z"}]
     return {
         "namespace": NAMESPACE,
         "revision": revision,
+        "epoch": epoch,
         "topic": topic,
         "partitions": partitions,
         "digest": config_digest({config["name"]: config["value"] for config in configs}),

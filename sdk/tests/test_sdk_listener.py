@@ -58,7 +58,9 @@ def producer():
     producer.flush(10)
 
 
-def publish(producer, topic, partitions, revision, name="timeout", value=3.0, version=None, key=NAMESPACE):
+def publish(
+    producer, topic, partitions, revision, name="timeout", value=3.0, version=None, key=NAMESPACE, epoch="epoch-1"
+):
     """One event, to the partition the relay would pick for ``key``."""
     payload = {
         "namespace": key,
@@ -66,6 +68,7 @@ def publish(producer, topic, partitions, revision, name="timeout", value=3.0, ve
         "value": value,
         "version": version or revision,
         "revision": revision,
+        "epoch": epoch,
         "op": "upsert",
     }
     partition = partition_for_namespace(key, partitions)
@@ -342,6 +345,48 @@ def test_listener__event_contradicts_the_one_applied_at_its_revision__resnapshot
     messages = [r.getMessage() for r in caplog.records]
     assert any("revision 12 was applied with other content" in message for message in messages)
     assert any("digest mismatch" in message for message in messages)
+
+
+# -- a restored database (another epoch) ------------------------------------------------------
+
+
+def test_listener__holding_revision_50_of_epoch_x_shown_revision_20_of_epoch_y__installs_it_and_applies_later_events(
+    make_listener, snapshot_server, make_topic, producer, caplog
+):
+    topic = make_topic()
+    listener, store = connected_listener(make_listener, snapshot_server, topic, revision=50, refresh_interval=0.5)
+    assert (store.current.epoch, store.current.revision) == ("epoch-1", 50)
+    # The database was restored from a backup taken at revision 20, and given a new epoch.
+    snapshot_server.body = snapshot_body(20, configs(timeout=7.0), topic, partitions=1, epoch="epoch-2")
+
+    with caplog.at_level(logging.WARNING, logger="noreboot"):
+        step_until(listener, lambda: store.current.epoch == "epoch-2")
+    assert store.current.revision == 20 and store.current.values == {"timeout": 7.0}
+    assert any("the database was restored" in r.getMessage() for r in caplog.records)
+
+    step_until(listener, lambda: listener.connected)
+    publish(producer, topic, 1, 21, value=8.0, epoch="epoch-2")
+    publish(producer, topic, 1, 22, value=9.0, epoch="epoch-2")
+    step_until(listener, lambda: store.current.revision == 22)
+    assert store.current.values == {"timeout": 9.0} and store.current.epoch == "epoch-2"
+
+
+def test_listener__event_of_another_epoch_below_the_held_revision__resnapshots_instead_of_ignoring_it(
+    make_listener, snapshot_server, make_topic, producer, caplog
+):
+    topic = make_topic()
+    listener, store = connected_listener(make_listener, snapshot_server, topic, revision=50)  # refresh every 300 s
+    snapshot_server.body = snapshot_body(21, configs(timeout=8.0), topic, partitions=1, epoch="epoch-2")
+
+    with caplog.at_level(logging.WARNING, logger="noreboot"):
+        publish(producer, topic, 1, 21, value=8.0, epoch="epoch-2")
+        step_until(listener, lambda: store.current.epoch == "epoch-2", timeout=10)
+
+    assert (store.current.revision, store.current.values) == (21, {"timeout": 8.0})
+    assert any("event of epoch epoch-2, holding epoch epoch-1" in r.getMessage() for r in caplog.records)
+    step_until(listener, lambda: listener.connected)
+    publish(producer, topic, 1, 22, value=9.0, epoch="epoch-2")
+    step_until(listener, lambda: store.current.revision == 22)
 
 
 # -- lag -----------------------------------------------------------------------------------

@@ -180,4 +180,4 @@ def test_status__api_down_at_start__source_cache_and_the_last_error(closed_port_
 
 
 def test_snapshot_body_helper__matches_contract():
-    assert set(snapshot_body()) == {"namespace", "revision", "topic", "partitions", "digest", "configs"}
+    assert set(snapshot_body()) == {"namespace", "revision", "epoch", "topic", "partitions", "digest", "configs"}

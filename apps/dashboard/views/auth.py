@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config_service.throttling import LoginPerIPThrottle, LoginPerUsernameThrottle
+from config_service.throttling import login_refused_for
 from django.contrib.auth import views as auth_views
 
 
@@ -13,13 +13,12 @@ class ThrottledLoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        for throttle in (LoginPerIPThrottle(), LoginPerUsernameThrottle()):
-            if not throttle.allow_request(request, self):
-                wait = max(1, int(throttle.wait() or 1))
-                form = self.get_form()
-                form.add_error(None, f"Too many sign-in attempts; try again in {wait} seconds.")
-                response = self.form_invalid(form)
-                response.status_code = 429
-                response["Retry-After"] = str(wait)
-                return response
+        wait = login_refused_for(request, self)
+        if wait is not None:
+            form = self.get_form()
+            form.add_error(None, f"Too many sign-in attempts; try again in {wait} seconds.")
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+            return response
         return super().post(request, *args, **kwargs)

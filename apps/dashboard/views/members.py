@@ -13,15 +13,16 @@ from apps.dashboard.forms import RoleGrantForm, RoleRevokeForm
 from apps.dashboard.views.pages import NamespaceAccess, form_write, namespace_page
 from apps.tenants.models import Namespace
 from apps.tenants.roles import Role, role_holders
-from apps.tenants.selectors import user_by_username
+from apps.tenants.selectors import member_by_username, user_by_username
 from apps.tenants.services import role_grant, role_revoke
 
 
 def _change_role(namespace: Namespace, revoking: bool, data: dict, context: ChangeContext):
-    user = user_by_username(data["username"])
     if revoking:
+        user = member_by_username(namespace, data["username"])
         role_revoke(target=namespace, user=user, context=context)
     else:
+        user = user_by_username(data["username"])
         role_grant(target=namespace, user=user, role=Role.from_label(data["role"]), context=context)
     return user
 

@@ -1,8 +1,9 @@
 import shlex
 import sys
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.change_context import ChangeContext
@@ -15,9 +16,7 @@ from apps.tenants.roles import Role
 DEMO_TENANT = "demo"
 DEMO_NAMESPACE = "demo/dev/checkout"
 DEMO_USER = "demo"
-DEMO_PASSWORD = "demo-password"
 STAFF_USER = "admin"
-STAFF_PASSWORD = "admin-password"
 DEMO_TOKEN_NAME = "demo-client"
 DEMO_VALUES = {"timeout": 2.5, "new_checkout": False}
 
@@ -30,10 +29,20 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, shell=False, **options):
+        # Random passwords made once per installation (scripts/keys.sh) or given
+        # by the environment: no installation shares a known password.
+        staff_password, demo_password = settings.DEMO_ADMIN_PASSWORD, settings.DEMO_USER_PASSWORD
+        if not staff_password or not demo_password:
+            raise CommandError("NOREBOOT_ADMIN_PASSWORD and NOREBOOT_DEMO_PASSWORD must be set (`make keys` writes them)")
         users = get_user_model().objects
-        staff = users.filter(username=STAFF_USER).first() or users.create_superuser(STAFF_USER, password=STAFF_PASSWORD)
+        staff = users.filter(username=STAFF_USER).first() or users.create_superuser(STAFF_USER, password=staff_password)
         context = ChangeContext(actor=staff, request_id="demo-setup")
-        demo = users.filter(username=DEMO_USER).first() or users.create_user(DEMO_USER, password=DEMO_PASSWORD)
+        demo = users.filter(username=DEMO_USER).first() or users.create_user(DEMO_USER, password=demo_password)
+        # Installations set up before the passwords were random hold published ones: replace them.
+        for user, password, published in ((staff, staff_password, "admin-password"), (demo, demo_password, "demo-password")):
+            if user.check_password(published):
+                user.set_password(password)
+                user.save(update_fields=["password"])
         tenant = Tenant.objects.filter(slug=DEMO_TENANT).first() or services.tenant_create(
             slug=DEMO_TENANT, name="Demo", context=context
         )
@@ -56,13 +65,13 @@ class Command(BaseCommand):
             "\nNo-Reboot HQ demo\n"
             f"  dashboard      http://127.0.0.1:8000/ui/  (sign in as the demo user)\n"
             f"  API            http://127.0.0.1:8000/api/docs/\n"
-            f"  Django admin   http://127.0.0.1:8000/admin/  user {STAFF_USER} / {STAFF_PASSWORD}\n"
-            f"  demo user      {DEMO_USER} / {DEMO_PASSWORD} (admin of tenant {DEMO_TENANT})\n"
+            f"  Django admin   http://127.0.0.1:8000/admin/  user {STAFF_USER} / {staff_password}\n"
+            f"  demo user      {DEMO_USER} / {demo_password} (admin of tenant {DEMO_TENANT})\n"
             f"  namespace      {DEMO_NAMESPACE}\n"
             f"  service token  {secret}\n"
             "  try:\n"
             "    TOKEN=$(curl -s -X POST http://127.0.0.1:8000/api/v1/auth/token/ -H 'Content-Type: application/json' \\\n"
-            f"      -d '{{\"username\": \"{DEMO_USER}\", \"password\": \"{DEMO_PASSWORD}\"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access\"])')\n"
+            f"      -d '{{\"username\": \"{DEMO_USER}\", \"password\": \"{demo_password}\"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access\"])')\n"
             f"    curl -X PUT http://127.0.0.1:8000/api/v1/namespaces/{DEMO_NAMESPACE}/configs/new_checkout/ \\\n"
             "      -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{\"value\": true}'\n\n"
         )
