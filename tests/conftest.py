@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.change_context import ChangeContext
+from apps.configs.lineage import database_epoch_forget
 from apps.tenants import services as tenant_services
 from apps.tenants.models import Namespace, Tenant
 from apps.tenants.roles import Role
@@ -45,6 +46,12 @@ def change_context() -> ChangeContext:
 def fast_password_hashing(settings):
     # Hash strength is not under test; the default costs half a second a login.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def epoch_read_afresh():
+    # Each test's database may have been emptied and given a new epoch row.
+    database_epoch_forget()
 
 
 @pytest.fixture(autouse=True)

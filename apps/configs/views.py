@@ -60,6 +60,10 @@ class SpecConfigUpdateView(APIView):
         return Response(SpecConfigSerializer(config).data, status=status.HTTP_201_CREATED)
 
 
+# How stale an epoch the snapshot endpoint may serve (see database_epoch).
+SNAPSHOT_EPOCH_MAX_AGE = 1.0
+
+
 class NamespaceConfigsView(NamespaceScopedView):
     """The namespace snapshot that clients bootstrap from."""
 
@@ -74,7 +78,7 @@ class NamespaceConfigsView(NamespaceScopedView):
         if etag_matches(request, quoted(self.namespace.revision)):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": quoted(self.namespace.revision)})
         # A revision names other values in another epoch (after a restore), so both key the cache.
-        epoch = database_epoch()
+        epoch = database_epoch(max_age=SNAPSHOT_EPOCH_MAX_AGE)
         cached = snapshot_bodies.get(self.namespace.pk, self.namespace.revision, epoch)
         if cached is not None:
             return snapshot_response(cached, self.namespace.revision)
