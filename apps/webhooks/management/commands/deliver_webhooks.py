@@ -1,8 +1,6 @@
-import signal
-import threading
-
 from django.core.management.base import BaseCommand
 
+from apps.stop_signals import stop_on_signals
 from apps.webhooks.worker import WebhookWorker
 
 
@@ -10,7 +8,4 @@ class Command(BaseCommand):
     help = "Deliver signed webhooks for config changes (a Kafka consumer group; run one or more)."
 
     def handle(self, *args, **options):
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        WebhookWorker(stop).run()
+        WebhookWorker(stop_on_signals()).run()
