@@ -2,14 +2,18 @@
 
 import base64
 import json
+import time
 from datetime import timedelta
 
 import jwt
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from apps.audit.models import AuditEvent
 from tests.conftest import bearer_client, body
 
 pytestmark = pytest.mark.django_db
@@ -75,12 +79,61 @@ def test_logout__refresh_token__blacklisted(person):
     assert refresh(tokens["refresh"]).status_code == 401
 
 
-def test_access__deactivated_user__401_on_use_and_on_refresh(person):
+def test_access__deactivated_user__refresh_401_at_once_and_access_401_within_its_lifetime(person):
     user, url = person
     tokens = login(user)
+    access = AccessToken(tokens["access"])
+    access.set_exp(lifetime=timedelta(seconds=1))
+    client = bearer_client(str(access))
+    assert client.get(url).status_code == 200
     user.is_active = False
     user.save()
-    assert bearer_client(tokens["access"]).get(url).status_code == 401
+
+    assert refresh(tokens["refresh"]).status_code == 401
+    deadline = time.monotonic() + 5
+    while client.get(url).status_code != 401:
+        assert time.monotonic() < deadline, "the access token outlived its lifetime"
+        time.sleep(0.1)
+
+
+def test_access__token_without_identity_claims_of_a_deactivated_user__401_at_once(person):
+    user, url = person
+    client = bearer_client(str(AccessToken.for_user(user)))
+    user.is_active = False
+    user.save()
+    assert client.get(url).status_code == 401
+
+
+def test_access__session_token__no_user_query(person):
+    user, url = person
+    client = bearer_client(login(user)["access"])
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    assert not [query for query in queries if 'FROM "auth_user"' in query["sql"]]
+
+
+def test_access__session_token_write__audited_as_its_user(person, grant, make_namespace):
+    user, _ = person
+    namespace = make_namespace()
+    grant(user, namespace, "editor")
+    client = bearer_client(login(user)["access"])
+    response = client.put(f"/api/v1/namespaces/{namespace.path}/configs/limit/", {"value": 3}, format="json")
+    assert response.status_code == 201, body(response)
+    event = AuditEvent.objects.filter(namespace=namespace, target__contains="limit").latest("id")
+    assert (event.actor_id, event.actor_username) == (user.pk, user.username)
+
+
+@pytest.mark.parametrize("change", ["superuser", "username", "password"])
+def test_refresh__user_no_longer_as_the_claims_say__401(person, change):
+    user, _ = person
+    tokens = login(user)
+    if change == "superuser":
+        user.is_superuser = True
+    elif change == "username":
+        user.username += "-renamed"
+    else:
+        user.set_password("another long password 3")
+    user.save()
     assert refresh(tokens["refresh"]).status_code == 401
 
 

@@ -94,6 +94,15 @@ def postgres_script(command: str) -> None:
                    capture_output=True)
 
 
+def postgres_restart() -> None:
+    """Stop PostgreSQL (pg_ctl -m fast: every session is ended) and start it again."""
+    connection.close()
+    try:
+        postgres_script("stop")
+    finally:
+        postgres_script("start")
+
+
 @pytest.fixture
 def streaming(relay, make_namespace, topic_tail, change_context):
     """A write stream under way, part of it seen published: (stream, namespace, messages so far)."""
@@ -111,11 +120,7 @@ def test_relay__postgres_restarted_during_a_write_stream__keeps_running_and_publ
     relay, topic_tail, streaming
 ):
     stream, namespace, before = streaming
-    connection.close()
-    try:
-        postgres_script("stop")  # pg_ctl -m fast: every session is ended
-    finally:
-        postgres_script("start")
+    postgres_restart()
     stream.finish()
     assert stream.errors_seen > 0, "the outage did not reach the write stream"
     wait_for_relay_backend(other_than=None)

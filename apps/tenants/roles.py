@@ -102,6 +102,39 @@ def _granted_codenames(user, objects: list[Tenant | Namespace]) -> set[str]:
         return {codename for (codename,) in cursor.fetchall()} & set(ALL_ROLE_CODENAMES)
 
 
+def revision_for_viewer(user_id: int, path: str) -> tuple[int, str] | None:
+    """(revision, username) of the namespace at `path` when that user is active
+    and may view it (a superuser, or view_configs on the namespace or its tenant,
+    directly or through a group); None otherwise. One statement: the conditional
+    GET's fast path (apps/api/not_modified.py) asks it on every poll."""
+    user_table, group_table = UserObjectPermission._meta.db_table, GroupObjectPermission._meta.db_table
+    membership_table = get_user_model().groups.through._meta.db_table
+    on_namespace_or_tenant = """
+        permission.codename = 'view_configs' AND (
+            (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = namespace.id::text)
+            OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = namespace.tenant_id::text))"""
+    sql = f"""
+        SELECT namespace.revision, person.username
+        FROM {Namespace._meta.db_table} namespace
+        JOIN {get_user_model()._meta.db_table} person ON person.id = %(user)s AND person.is_active
+        WHERE namespace.path = %(path)s AND (
+            person.is_superuser
+            OR EXISTS (SELECT 1 FROM {user_table} grant_
+                       JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
+                       WHERE grant_.user_id = person.id AND {on_namespace_or_tenant})
+            OR EXISTS (SELECT 1 FROM {group_table} grant_
+                       JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
+                       JOIN {membership_table} membership ON membership.group_id = grant_.group_id
+                       WHERE membership.user_id = person.id AND {on_namespace_or_tenant}))
+    """
+    types = ContentType.objects.get_for_models(Namespace, Tenant)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {
+            "user": user_id, "path": path, "namespace_type": types[Namespace].pk, "tenant_type": types[Tenant].pk,
+        })
+        return cursor.fetchone()
+
+
 def namespace_role(principal, namespace: Namespace) -> Role | None:
     """The caller's role on a namespace: its own grant or its tenant's, whichever is higher."""
     if isinstance(principal, ServicePrincipal):

@@ -1,6 +1,7 @@
-"""The raw floor: the write transaction (config_set in this process) and a
-raw confluent-kafka produce -> consume hop (bench/kafka_floor.py), the parts
-no implementation of propagation can beat."""
+"""The raw floor: the write transaction (config_set in this process, and the
+same shape as one raw psycopg2 statement) and a raw confluent-kafka produce ->
+consume hop (bench/kafka_floor.py), the parts no implementation of propagation
+can beat."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ if TYPE_CHECKING:
 
 def run(bench: Bench) -> None:
     from django.conf import settings
-    from setup_data import pg_floor
+    from setup_data import pg_floor, pg_raw_floor
 
     from apps.configs.events import route_for
     from apps.configs.publisher import platform_client_config, producer_config
 
     def pg():
         bench.metric("floor.pg_write", pg_floor(bench.fx["namespaces"]["floor"], bench.fx["user"], bench.cfg["pg_floor"]))
+        bench.metric("floor.pg_raw", pg_raw_floor(bench.fx["namespaces"]["floor"], bench.cfg["pg_floor"]))
 
     namespace = bench.fx["namespaces"]["floor"]
     topic = route_for(namespace).topic

@@ -79,6 +79,7 @@ def measure(bench: Bench, group: ClientGroup) -> None:
                 else:
                     staleness.append((first - t0) / 1e6)
         bench.metric(f"polling.{mode}", staleness, pollers=cfg["pollers"], changes=len(changes), missed=missed)
+        bench.raw[f"polling.{mode}"] = staleness
         bench.metric(f"polling.{mode}.request", final.get("latencies", {}).get(mode, []),
                     statuses=final.get("statuses", {}).get(mode, {}))
     bench.metric("polling.sdk_same_changes", ours)

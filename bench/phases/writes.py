@@ -50,6 +50,7 @@ def run(bench: Bench) -> None:
                         for created, published in lag["times"].values() if published is not None)
         extra["unpublished_after_wait"] = unpublished
         bench.metric(label, load.latencies, **extra)
+        bench.raw[label] = load.latencies
         bench.metric(label + ".outbox_lag", lags)
         return f"{errors} errors" if any(not c.isdigit() for c in statuses) else None
 

@@ -5,7 +5,13 @@ rotation) and a digest of the password it began with. Rotation never takes a
 session past NOREBOOT_REFRESH_TOKEN_ABSOLUTE_SECONDS from its sign-in, and a
 refresh after the password changed is refused, however the password was changed.
 Deactivating a user or changing their password in the admin also blacklists
-every refresh token they hold (refresh_tokens_revoke)."""
+every refresh token they hold (refresh_tokens_revoke).
+
+Both tokens also name their user (username, superuser flag), so a request with
+the access token needs no user query (config_service/jwt_authentication.py).
+What the claims say may go stale for at most the access token's lifetime: a refresh is refused
+once the user is deactivated, their password changed, or the claims no longer
+describe them."""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from rest_framework_simplejwt.utils import datetime_to_epoch
 from rest_framework_simplejwt.views import TokenBlacklistView
 
 from apps.input import ExactJSONTypes
+from config_service.jwt_authentication import identity_claims
 
 AUTH_TIME_CLAIM = "auth_time"
 PASSWORD_CLAIM = "pwd"
@@ -35,6 +42,8 @@ class SessionRefreshToken(RefreshToken):
         # Django's own session hash: an HMAC of the password hash, so the token
         # reveals nothing of it and dies with it.
         token[PASSWORD_CLAIM] = user.get_session_auth_hash()
+        for claim, value in identity_claims(user).items():
+            token[claim] = value
         return token
 
     def set_exp(self, claim: str = "exp", from_time=None, lifetime=None) -> None:
@@ -58,9 +67,15 @@ class TokenRefreshSerializer(ExactJSONTypes, simplejwt_serializers.TokenRefreshS
         refresh = self.token_class(attrs["refresh"])
         user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: refresh.get(api_settings.USER_ID_CLAIM)})
         user = user.first()
-        if user is None or not constant_time_compare(refresh.get(PASSWORD_CLAIM, ""), user.get_session_auth_hash()):
+        if (
+            user is None or not user.is_active
+            or not constant_time_compare(refresh.get(PASSWORD_CLAIM, ""), user.get_session_auth_hash())
+            # Tokens from before the identity claims carry none, and keep the user query.
+            or any(refresh.get(claim, value) != value for claim, value in identity_claims(user).items())
+        ):
             raise AuthenticationFailed("This session has ended; sign in again.", code="session_ended")
         return super().validate(attrs)
+
 
 
 def refresh_tokens_revoke(user) -> int:
