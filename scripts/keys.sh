@@ -7,6 +7,8 @@
 #   jwt-signing-key   NOREBOOT_JWT_SIGNING_KEY: signs the API's access and refresh tokens
 #   admin-password    NOREBOOT_ADMIN_PASSWORD: the staff user demo_setup creates
 #   demo-password     NOREBOOT_DEMO_PASSWORD: the demo user demo_setup creates
+#   secret-value-keys NOREBOOT_SECRET_KEYS: AES-256 keys (hex, comma-separated, newest first) of secret configs
+#   secret-fingerprint-key NOREBOOT_SECRET_FINGERPRINT_KEY: the HMAC key of secret configs' fingerprints
 #
 # Environment: NOREBOOT_KEYS_DIR (default <repo>/.local/keys).
 set -euo pipefail
@@ -26,3 +28,5 @@ ensure_random "$KEYS_DIR/secret-key" 32
 ensure_random "$KEYS_DIR/jwt-signing-key" 32
 ensure_random "$KEYS_DIR/admin-password" 12
 ensure_random "$KEYS_DIR/demo-password" 12
+ensure_random "$KEYS_DIR/secret-value-keys" 32
+ensure_random "$KEYS_DIR/secret-fingerprint-key" 32
