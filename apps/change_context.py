@@ -17,6 +17,11 @@ class ChangeContext:
     actor: Any  # a User, or a ServicePrincipal for service tokens (read-only, so never here in practice)
     request_id: str = ""
     source_ip: str | None = None
+    # Set while a changeset writes (apps/changes), so its audit events name it.
+    changeset_id: int | None = None
+    # The caller said `?abort_rollout=true`: a direct write may end a running
+    # rollout of the config it writes (apps/fleet/guard.py).
+    abort_rollout: bool = False
 
     @classmethod
     def from_request(cls, request) -> ChangeContext:

@@ -35,8 +35,28 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class ChangeRequestRequired(Conflict):
+    """A direct write to a protected namespace (required_approvals >= 1)."""
+
+    code = "change_request_required"
+
+
+class RolloutRunning(Conflict):
+    """A direct write to a config while a rollout of it runs, without `?abort_rollout=true`."""
+
+    code = "rollout_running"
+
+
 class PreconditionFailed(DomainError):
     """An If-Match / expected_version that is no longer the current version."""
 
     status = 412
     code = "precondition_failed"
+
+
+class SchemaViolation(DomainError):
+    """A value that its config's JSON Schema refuses: `fields.value` lists each
+    violation as "<JSON pointer>: <message>"."""
+
+    status = 400
+    code = "schema_violation"

@@ -12,6 +12,17 @@ class RejectUnknownFields:
         return super().validate(attrs)
 
 
+class RejectEmptyQueryValues:
+    """An empty query filter (`?state=`) is a mistake in the caller's query,
+    not "no filter": refused naming it."""
+
+    def validate(self, attrs):
+        empty = [name for name in self.fields if self.initial_data.get(name) == ""]
+        if empty:
+            raise serializers.ValidationError({name: ["May not be empty."] for name in empty})
+        return super().validate(attrs)
+
+
 def _is_integer(value) -> bool:
     # JSON Schema counts 2.0 as an integer; a boolean is never a number in JSON.
     return (isinstance(value, int) and not isinstance(value, bool)) or (

@@ -35,6 +35,12 @@ RELAY_PUBLISH_LATENCY = Histogram(
 )
 RELAY_PUBLISHED = Counter("noreboot_relay_events_published_total", "Outbox events Kafka acknowledged.")
 RELAY_FAILED = Counter("noreboot_relay_events_failed_total", "Outbox event deliveries that failed (retried).")
+ACK_REPORTS_STORED = Counter("noreboot_ack_reports_stored_total", "SDK apply reports the collector stored.")
+ACK_REPORTS_DROPPED = Counter(
+    "noreboot_ack_reports_dropped_total",
+    "SDK apply reports the collector dropped: malformed, of an unknown namespace, or of another tenant's.",
+    ["reason"],
+)
 
 # Any other method is one label value, so callers cannot make series at will.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

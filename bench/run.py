@@ -29,7 +29,8 @@ import traceback
 import uuid
 from datetime import datetime, timezone
 
-from phases import floor, propagation, reads, sdk, writes
+from charts import write_charts
+from phases import acks, floor, propagation, reads, sdk, writes
 from procstat import CpuMeter
 from stack import HOST, RESULTS, ROOT, Processes, Stack, kafka_identity, log
 from stats import summary
@@ -45,6 +46,7 @@ MODES = {
         "writes_s": 3.0, "single_s": 2.0, "spread_s": 2.0,
         "list_k1": 20, "list_k10": 5, "n304": 150, "spec_list": 20, "tput_s": 2.0,
         "boot_runs": 2, "get_repeat": 15, "get_number": 100_000, "apply_events": 300,
+        "ack_reports": 4000, "sdk_reports": 500,
     },
     "full": {
         "budget_s": 600,
@@ -55,9 +57,10 @@ MODES = {
         "writes_s": 30.0, "single_s": 30.0, "spread_s": 20.0,
         "list_k1": 300, "list_k10": 60, "n304": 2000, "spec_list": 300, "tput_s": 15.0,
         "boot_runs": 10, "get_repeat": 50, "get_number": 200_000, "apply_events": 3000,
+        "ack_reports": 40000, "sdk_reports": 800,
     },
 }
-PHASES = ("propagation", "polling", "floor", "writes", "reads", "sdk")
+PHASES = ("propagation", "polling", "floor", "writes", "reads", "sdk", "acks")
 
 
 class Bench:
@@ -169,6 +172,8 @@ class Bench:
                 reads.run(self)
             if "sdk" in self.only:
                 sdk.run(self)
+            if "acks" in self.only:
+                acks.run(self)
         except KeyboardInterrupt:
             log("interrupted: reporting what was measured, then stopping what the bench started")
             self.notes.append("the run was interrupted; figures are partial")
@@ -182,7 +187,7 @@ class Bench:
     # -- report -------------------------------------------------------------------------
 
     def report(self, failed: str | None) -> int:
-        rows = build_rows(self.metrics)
+        rows = build_rows(self.metrics, self.cpu)
         for r in rows:
             phase = self.metrics.get(r["key"], {}).get("phase")
             if phase in self.hit_phases:
@@ -236,6 +241,11 @@ class Bench:
             "cpu": self.cpu, "notes": self.notes, "raw": self.raw, "error": failed,
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
+        try:
+            for chart in write_charts(self.raw, RESULTS):
+                log(f"wrote {chart}")
+        except ImportError:
+            log("no charts: matplotlib is a dev dependency (pip install -e '.[dev]')")
         (RESULTS / "latest.json").write_text(json.dumps(doc, indent=1, default=str))
         (RESULTS / "latest.txt").write_text(text + "\n")
         log(f"wrote {RESULTS / 'latest.json'}")

@@ -43,6 +43,8 @@ tagged api .venv/bin/gunicorn -c deploy/gunicorn.conf.py
 tagged relay scripts/supervise.sh $PY manage.py relay_outbox
 # Signed webhook deliveries (a Kafka consumer group), restarted the same way.
 tagged webhooks scripts/supervise.sh $PY manage.py deliver_webhooks
+# SDK apply reports into PostgreSQL, and the rollouts they drive, restarted the same way.
+tagged acks scripts/supervise.sh $PY manage.py collect_acks
 # The demo client waits for the API to answer before it starts.
 until curl -fsS http://127.0.0.1:8000/healthz >/dev/null 2>&1; do sleep 0.2; done
 # Like any client service it knows the API, its namespace and its token; its

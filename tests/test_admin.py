@@ -462,3 +462,21 @@ def test_admin_configuration_add__namespace_full__message_and_whole_write_rolled
     assert not Configuration.objects.filter(namespace=mine).exists()
     assert Namespace.objects.get(pk=mine.pk).revision == revision
     assert not AuditEvent.objects.filter(action="config.set", namespace=mine).exists()
+
+
+def test_admin_namespace_protect_action__tenant_admin__protected_and_audited_namespace_admin_skipped(
+    tenant_admin, two_tenants, make_user, grant
+):
+    mine, _theirs = two_tenants
+    response = admin_client(tenant_admin).post(
+        "/admin/tenants/namespace/", {"action": "protect", "_selected_action": [mine.pk]}
+    )
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert mine.required_approvals == 1
+    assert AuditEvent.objects.filter(action="namespace.protect", namespace=mine).count() == 1
+    namespace_admin = make_user(is_staff=True)
+    grant(namespace_admin, mine, "admin")
+    admin_client(namespace_admin).post("/admin/tenants/namespace/", {"action": "unprotect", "_selected_action": [mine.pk]})
+    mine.refresh_from_db()
+    assert mine.required_approvals == 1

@@ -260,3 +260,29 @@ def test_import__one_invalid_entry__nothing_written_and_entry_named(hq, session,
     assert Configuration.objects.filter(namespace=namespace).count() == before
     namespace.refresh_from_db()
     assert namespace.revision == 1 and active_values(namespace) == {"timeout": 1.5}
+
+
+def test_apply__two_namespaces_then_a_bad_change__one_changeset_then_exit_1_and_nothing_written(
+    hq, session, make_namespace, grant, tmp_path
+):
+    namespace, user = session
+    other = make_namespace(namespace.tenant, "stage")
+    grant(user, other, "editor")
+    changes = tmp_path / "changes.json"
+    changes.write_text(json.dumps({"comment": "together", "changes": [
+        {"namespace": namespace.path, "name": "limit", "op": "set", "value": 100},
+        {"namespace": other.path, "name": "limit", "op": "set", "value": 100},
+    ]}))
+    applied = hq("--json", "apply", str(changes))
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout)["revisions"] == {namespace.path: 1, other.path: 1}
+    changes.write_text(json.dumps([
+        {"namespace": namespace.path, "name": "limit", "op": "set", "value": 5},
+        {"namespace": other.path, "name": "limit", "op": "set", "value": 5, "expected_version": 9},
+    ]))
+    refused = hq("apply", str(changes))
+    assert refused.returncode == 1 and "changes[1]" in refused.stderr
+    assert active_values(namespace) == {"limit": 100} and active_values(other) == {"limit": 100}
+    changes.write_text(json.dumps([{"namespace": namespace.path, "name": "limit", "op": "set", "value": 5}]))
+    table = hq("apply", str(changes), "--request")
+    assert table.returncode == 0 and "change request" in table.stdout and "approval" in table.stdout

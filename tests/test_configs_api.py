@@ -141,7 +141,7 @@ def test_namespace_list__served_from_cache__a_write_still_shows_at_once(editor):
     assert body(client.get(url))["configs"][0]["value"] == 1
     client.put(f"{url}a/", {"value": 2}, format="json")
     assert body(client.get(url)) | {"configs": None} == {
-        "namespace": namespace.path, "revision": 2, "epoch": database_epoch(), "topic": route_for(namespace).topic, "partitions": 6, "digest": hashlib.sha256(b"{\"a\":2}").hexdigest(), "configs": None,
+        "namespace": namespace.path, "revision": 2, "epoch": database_epoch(), "topic": route_for(namespace).topic, "partitions": 6, "digest": hashlib.sha256(b"{\"a\":2}").hexdigest(), "configs": None, "rollouts": [],
     }
     assert body(client.get(url))["configs"][0]["value"] == 2
 

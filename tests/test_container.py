@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORM_SERVICES = ("api", "relay", "webhooks", "demo-client")
+PLATFORM_SERVICES = ("api", "relay", "webhooks", "acks", "demo-client")
 
 
 def dockerfile_stages() -> list[list[tuple[str, str]]]:
@@ -85,6 +85,7 @@ def test_compose__platform_services__run_the_built_image_without_installing_at_s
         # The code comes from the image, not from a mount of the work tree.
         assert not any(str(volume).startswith("./") for volume in service.get("volumes", [])), name
     assert "deliver_webhooks" in services["webhooks"]["command"]
+    assert "collect_acks" in services["acks"]["command"]
     for name, service in services.items():
         for dependency in service.get("depends_on", {}):
             assert dependency in services, f"{name} depends on unknown {dependency}"

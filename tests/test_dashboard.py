@@ -68,14 +68,15 @@ def written(namespace: Namespace) -> tuple:
     )
 
 
-def preview_change(web: Browser, namespace: Namespace, name: str, *, value: str) -> None:
-    """Opens the namespace page, edits one config in its row and asks for the preview."""
+def preview_change(web: Browser, namespace: Namespace, name: str, *, value: str, shows: str = "#diff-preview"):
+    """Opens the namespace page, edits one config in its row, asks for the
+    preview and waits for what the answer `shows` (the diff, or an error)."""
     web.open(page(namespace))
     row = f'tr[data-config="{name}"]'
     web.click(f"{row} details.edit > summary")
     web.type(f"{row} [name=value]", value)
     web.click(f"{row} button[value=preview]")
-    web.wait_for("#diff-preview")
+    return web.wait_for(shows)
 
 
 def save(web: Browser) -> str:
@@ -447,3 +448,43 @@ def test_dashboard_assets__under_gunicorn__the_page_s_stylesheet_and_script_serv
         "/static/dashboard/dashboard.css": (200, "text/css", True),
         "/static/dashboard/dashboard.js": (200, "text/javascript", True),
     }
+
+
+def test_change_request__proposed_by_editing_several_values_then_reviewed_and_applied_in_the_browser(
+    web, person, make_namespace, change_context
+):
+    namespace = make_namespace(environment="prod")
+    config_set(namespace=namespace, name="limit", value=1, context=change_context)
+    config_set(namespace=namespace, name="rate", value=10, context=change_context)
+    Namespace.objects.filter(pk=namespace.pk).update(required_approvals=1)
+    author = person("editor", namespace.tenant, name="erin")
+    reviewer = person("admin", namespace.tenant, name="ada")
+
+    web.sign_in(author.username, PASSWORD)
+    web.open(page(namespace, "edit-several"))
+    web.type("#value-limit", "5")
+    web.type("#value-rate", "20")
+    web.click("#edit-several button.primary")
+    assert "needs approval" in web.wait_for(".messages").text
+    assert written(namespace)[0] == 2, "a proposal writes nothing"
+    request_path = web.path
+    assert web.find_all("button[value=approve]") == [], "the author is offered no approval"
+
+    web.click(".signout button")
+    web.wait_for("#id_username")
+    web.sign_in(reviewer.username, PASSWORD)
+    web.click('a[href="/ui/changes/"]')
+    web.click(f'a[href="{request_path}"]')
+    assert [web.text(f'[data-change="{namespace.path} {name}"] .change-line') for name in ("limit", "rate")] == [
+        "1 → 5", "10 → 20"]
+    web.type("#review-comment", "fine")
+    web.click("button[value=approve]")
+    assert web.wait_for("#state").text == "approved"
+    web.screenshot("20-change-request-review")
+    web.click("button[value=apply]")
+    assert web.wait_for("#state").text == "applied"
+    assert "applied" in web.text(".messages")
+    namespace.refresh_from_db()
+    assert namespace.revision == 3
+    assert dict(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", "value")) == {
+        "limit": 5, "rate": 20}

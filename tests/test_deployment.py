@@ -76,6 +76,9 @@ def test_make__targets_that_start_the_platform__make_the_keys_first():
         pytest.param("NOREBOOT_SECRET_KEY", PUBLISHED_SECRET_KEY, id="secret-published"),
         pytest.param("NOREBOOT_SECRET_KEY", "short-but-not-empty", id="secret-short"),
         pytest.param("NOREBOOT_JWT_SIGNING_KEY", PUBLISHED_JWT_KEY, id="jwt-published"),
+        pytest.param("NOREBOOT_SECRET_KEYS", "", id="secret-values-empty"),
+        pytest.param("NOREBOOT_SECRET_KEYS", "not-a-hex-aes-key-" * 4, id="secret-values-malformed"),
+        pytest.param("NOREBOOT_SECRET_FINGERPRINT_KEY", "short", id="secret-fingerprint-short"),
     ],
 )
 def test_start__weak_key_and_debug_off__refused_with_one_line_naming_it(tmp_path, variable, value):

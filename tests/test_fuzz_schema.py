@@ -12,6 +12,7 @@ from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from rest_framework_simplejwt.tokens import AccessToken
 from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from apps.configs.services import config_set
 from apps.tenants.models import Namespace
@@ -56,6 +57,18 @@ def known_path_parameters(namespace, admin) -> dict:
             "username": admin.username}
 
 
+def checks_not_applicable(case, response=None) -> list:
+    # Any JSON object matches the documented body of a config's schema PUT, but
+    # only a valid JSON Schema is accepted (400 otherwise): the 2020-12
+    # meta-schema cannot be stated inline in an OpenAPI document. Likewise a
+    # value refused by a schema an earlier step of a workflow set.
+    if case.method == "PUT" and case.operation.path.endswith("/schema/"):
+        return [positive_data_acceptance]
+    if response is not None and response.status_code == 400 and b'"code":"schema_violation"' in response.content:
+        return [positive_data_acceptance]
+    return []
+
+
 @schema.parametrize()
 # The tenant is built once per operation and shared by its examples, on purpose.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -64,7 +77,7 @@ def test_api__fuzzed_requests__no_failure_of_any_check(case, fuzz_world):
     for key, value in known_path_parameters(namespace, admin).items():
         if case.path_parameters and key in case.path_parameters and case.meta and case.meta.generation.mode.is_positive:
             case.path_parameters[key] = value
-    case.call_and_validate(headers=headers)
+    case.call_and_validate(headers=headers, excluded_checks=checks_not_applicable(case))
 
 
 APIWorkflow = schema.as_state_machine()
@@ -97,7 +110,7 @@ def test_api__stateful_workflows__no_failure_of_any_check(fuzz_world):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             # As call_and_validate does: the checks know the credentials were the test's own.
             case.validate_response(response, additional_checks=additional_checks, headers=headers,
-                                   transport_kwargs=kwargs)
+                                   excluded_checks=checks_not_applicable(case, response), transport_kwargs=kwargs)
 
     Workflow.run(settings=settings(
         max_examples=int(os.environ.get("NOREBOOT_FUZZ_STATEFUL_EXAMPLES", "10")),

@@ -22,6 +22,22 @@ class AuditEvent(models.Model):
         WEBHOOK_CREATE = "webhook.create"
         WEBHOOK_UPDATE = "webhook.update"
         WEBHOOK_DELETE = "webhook.delete"
+        CHANGESET_APPLY = "changeset.apply"
+        CHANGE_REQUEST_OPEN = "change_request.open"
+        CHANGE_REQUEST_APPROVE = "change_request.approve"
+        CHANGE_REQUEST_REJECT = "change_request.reject"
+        CHANGE_REQUEST_APPLY = "change_request.apply"
+        CHANGE_REQUEST_WITHDRAW = "change_request.withdraw"
+        NAMESPACE_PROTECT = "namespace.protect"
+        CONFIG_SCHEMA_SET = "config.schema_set"
+        CONFIG_SCHEMA_DELETE = "config.schema_delete"
+        CONFIG_REVEAL = "config.reveal"
+        CONFIG_EXPORT_SECRETS = "config.export_secrets"
+        ROLLOUT_START = "rollout.start"
+        ROLLOUT_STAGE = "rollout.stage"
+        ROLLOUT_PROMOTE = "rollout.promote"
+        ROLLOUT_ABORT = "rollout.abort"
+        ROLLOUT_ROLLBACK = "rollout.rollback"
 
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -38,6 +54,8 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True)
     request_id = models.CharField(max_length=64, blank=True, default="")
     source_ip = models.GenericIPAddressField(null=True)
+    # The changeset (apps/changes) this change was part of, if any.
+    changeset_id = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -32,4 +32,5 @@ def audit_record(
         after=after,
         request_id=context.request_id,
         source_ip=context.source_ip,
+        changeset_id=context.changeset_id,
     )

@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 
 from apps.change_context import ChangeContext
 from apps.configs import diffs
+from apps.configs.definitions import config_shown_value
 from apps.configs.models import Configuration
 from apps.configs.services import config_set
 from apps.configs.values import config_value_from_text
@@ -57,15 +58,20 @@ class ConfigurationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name",)
     list_select_related = ("namespace", "created_by")
+    # A secret's value shows masked: the stored envelope stays on the server.
     history_fields = (
-        "namespace", "name", "version", "value", "is_active", "is_tombstone", "revision",
+        "namespace", "name", "version", "shown_value", "is_active", "is_tombstone", "revision",
         "comment", "created_by", "created_at",
     )
     actions = None
 
     @admin.display(description="value")
     def value_preview(self, obj: Configuration) -> str:
-        return diffs.value_preview(obj.value)
+        return diffs.value_preview(config_shown_value(obj))
+
+    @admin.display(description="value")
+    def shown_value(self, obj: Configuration) -> str:
+        return diffs.value_preview(config_shown_value(obj), length=10_000)
 
     def has_add_permission(self, request) -> bool:
         # Only admins reach this admin at all, and an admin may edit.
@@ -104,5 +110,7 @@ class ConfigurationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except DomainError as error:
-            self.message_user(request, error.message, messages.ERROR)
+            # The field messages carry the detail (e.g. each schema violation).
+            details = [message for field_messages in (error.fields or {}).values() for message in field_messages]
+            self.message_user(request, " ".join([error.message, *details]), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 
-from apps.configs.events import config_topic_for_tenant, config_topic_partitions
+from apps.configs.events import ack_topic_for_tenant, config_topic_for_tenant, config_topic_partitions
 from apps.configs.publisher import (
     PublishError,
     consumer_acls_grant,
     principal_acls_delete,
+    producer_acls_grant,
     scram_credential_delete,
     scram_credential_upsert,
     topic_ensure,
@@ -37,9 +38,11 @@ def broker_task_run(task: dict) -> None:
 
 
 def _tenant_topics(tenant_slug: str) -> None:
-    topic = config_topic_for_tenant(tenant_slug)
-    if topic_ensure(topic, config_topic_partitions()) is None:
-        raise PublishError(f"topic {topic} not created (yet)")
+    # The ack topic has as many partitions as the config topic: the collector
+    # group spreads over them the same way.
+    for topic in (config_topic_for_tenant(tenant_slug), ack_topic_for_tenant(tenant_slug)):
+        if topic_ensure(topic, config_topic_partitions()) is None:
+            raise PublishError(f"topic {topic} not created (yet)")
 
 
 def _principal_upsert(token_id: int) -> None:
@@ -57,7 +60,9 @@ def _principal_upsert(token_id: int) -> None:
     # The Python client needs a group.id and looks up that group's coordinator
     # even when it only assigns partitions: a group of its own name, nothing more.
     consumer_acls_grant(username, topic=topic, group=username)
-    logger.info("principal %s may read %s", username, topic)
+    ack_topic = ack_topic_for_tenant(token["namespace__tenant__slug"])
+    producer_acls_grant(username, topic=ack_topic)
+    logger.info("principal %s may read %s and write %s", username, topic, ack_topic)
 
 
 def _principal_delete(token_id: int) -> None:

@@ -33,7 +33,11 @@ class Configuration(models.Model):
 
     namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="configurations")
     name = models.CharField(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator])
+    # A secret's value is its encrypted envelope (apps/configs/secrets.py), never the plain text.
     value = models.JSONField(null=True)
+    is_secret = models.BooleanField(default=False)
+    # The version of the config's JSON Schema the value was checked against (None: it had none).
+    schema_version = models.PositiveIntegerField(null=True, blank=True)
     version = models.PositiveIntegerField()
     is_active = models.BooleanField(default=True)
     is_tombstone = models.BooleanField(default=False)
@@ -72,6 +76,46 @@ class Configuration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace.path}:{self.name}@{self.version}"
+
+
+class ConfigDefinition(models.Model):
+    """What a config name is, apart from its values: whether it holds a secret,
+    and its current JSON Schema. One row per name, made by the first write or
+    schema; it outlives deletions, so a name keeps its schema and secrecy."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator])
+    secret = models.BooleanField(default=False)
+    schema = models.JSONField(null=True, blank=True)
+    # Counts every schema change, removals included; 0 until the first schema.
+    schema_version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="config_definition_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace_id}:{self.name}"
+
+
+class ConfigSchemaVersion(models.Model):
+    """One version of a config's JSON Schema (None: the schema was removed). Never changed."""
+
+    definition = models.ForeignKey(ConfigDefinition, on_delete=models.PROTECT, related_name="schema_versions")
+    version = models.PositiveIntegerField()
+    schema = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "version"], name="config_schema_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition}@schema{self.version}"
 
 
 class OutboxEvent(models.Model):

@@ -117,3 +117,10 @@ def outbox_prune(*, older_than: timedelta) -> int:
     """Delete events published longer ago than `older_than`; never an unpublished one."""
     deleted, _ = OutboxEvent.objects.filter(published_at__lt=timezone.now() - older_than).delete()
     return deleted
+
+
+def revision_committed_at(namespace: Namespace, revision: int) -> datetime | None:
+    """When the change of `revision` was written (its event's row); None once pruned."""
+    return (
+        OutboxEvent.objects.filter(namespace=namespace, revision=revision).values_list("created_at", flat=True).first()
+    )

@@ -259,6 +259,17 @@ def consumer_acls_grant(username: str, *, topic: str, group: str) -> None:
     _await(_admin_client().create_acls(bindings, request_timeout=ADMIN_TIMEOUT), f"ACLs of {username}")
 
 
+def producer_acls_grant(username: str, *, topic: str) -> None:
+    """WRITE and DESCRIBE on one topic: all a non-idempotent producer needs."""
+    principal = f"User:{username}"
+    bindings = [
+        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", operation,
+                   AclPermissionType.ALLOW)
+        for operation in (AclOperation.WRITE, AclOperation.DESCRIBE)
+    ]
+    _await(_admin_client().create_acls(bindings, request_timeout=ADMIN_TIMEOUT), f"ACLs of {username}")
+
+
 def principal_acls_delete(username: str) -> None:
     every_acl_of_principal = AclBindingFilter(
         ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{username}", None,
@@ -293,14 +304,17 @@ def broker_reachable(timeout: float = 2.0) -> bool:
 
 
 class ConfigEventConsumer:
-    """A platform worker's consumer group over every config topic (a regex
-    subscription, so new tenants' topics join within a metadata refresh).
+    """A platform worker's consumer group over every config topic, or every
+    topic of `topics_pattern` (the ack topics for the collector): a regex
+    subscription, so new tenants' topics join within a metadata refresh.
     Offsets are committed only when the caller says its batch is safe
     (at least once). A partition the group has no offset for yet is read from
     `start_time()`, so a new group or a new topic neither replays old history
     nor misses events written before the group saw the topic."""
 
-    def __init__(self, group_id: str, *, start_time: Callable[[], datetime]) -> None:
+    def __init__(
+        self, group_id: str, *, start_time: Callable[[], datetime], topics_pattern: str | None = None
+    ) -> None:
         self._start_time = start_time
         self._consumer = Consumer({
             **platform_client_config(),
@@ -314,9 +328,12 @@ class ConfigEventConsumer:
             # out: 10 s rather than the 45 s default bounds that delay.
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 2000,
+            # A new topic (a new tenant) only adds partitions: the members go on
+            # reading theirs instead of stopping the group for each one.
+            "partition.assignment.strategy": "cooperative-sticky",
             "error_cb": self._on_error,
         }, logger=librdkafka_logger)
-        self._consumer.subscribe([config_topics_pattern()], on_assign=self._on_assign)
+        self._consumer.subscribe([topics_pattern or config_topics_pattern()], on_assign=self._on_assign)
 
     @staticmethod
     def _on_error(error: KafkaError) -> None:
@@ -324,6 +341,9 @@ class ConfigEventConsumer:
             logger.error("Kafka error: %s", error.str())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Cooperative rebalancing hands over only the partitions added.
+        if not partitions:
+            return
         try:
             committed = consumer.committed(partitions, timeout=10)
             start_ms = int(self._start_time().timestamp() * 1000)
@@ -340,11 +360,15 @@ class ConfigEventConsumer:
                 partition.offset = starts[(partition.topic, partition.partition)]
                 if partition.offset < 0:
                     partition.offset = OFFSET_END
-        consumer.assign(partitions)
+        consumer.incremental_assign(partitions)
 
     def poll(self, max_messages: int, timeout: float) -> list[dict]:
         """The next decoded event values, in partition order; messages that are
         not JSON objects are logged and skipped."""
+        return [value for _topic, value in self.poll_with_topics(max_messages, timeout)]
+
+    def poll_with_topics(self, max_messages: int, timeout: float) -> list[tuple[str, dict]]:
+        """Like poll, each value with the topic it came from."""
         events = []
         for message in self._consumer.consume(max_messages, timeout):
             if message.error():
@@ -356,7 +380,7 @@ class ConfigEventConsumer:
             except (TypeError, ValueError):
                 value = None
             if isinstance(value, dict):
-                events.append(value)
+                events.append((message.topic(), value))
             else:
                 logger.warning("skipped a message that is not a JSON object: %s@%d", message.topic(), message.offset())
         return events

@@ -6,7 +6,8 @@ import json
 from django.db import connection
 from django.db.models import QuerySet
 
-from apps.configs.models import Configuration
+from apps.configs.models import ConfigDefinition, Configuration
+from apps.configs.secrets import value_shown
 from apps.errors import Conflict, NotFound
 from apps.tenants.models import Namespace
 
@@ -17,11 +18,11 @@ def active_configs(namespace: Namespace) -> QuerySet[Configuration]:
 
 def namespace_snapshot(namespace: Namespace) -> tuple[int, list[dict]]:
     """The namespace revision and its active configs, read by one statement so
-    that the values are exactly those of that revision."""
+    that the values are exactly those of that revision; secrets masked."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT n.revision, c.name, c.value, c.version, c.updated_at
+            SELECT n.revision, c.name, c.value, c.version, c.updated_at, c.is_secret, c.schema_version
             FROM tenants_namespace n
             LEFT JOIN configs_configuration c ON c.namespace_id = n.id AND c.is_active
             WHERE n.id = %s
@@ -33,8 +34,11 @@ def namespace_snapshot(namespace: Namespace) -> tuple[int, list[dict]]:
     # Raw SQL returns jsonb as text.
     revision = rows[0][0]
     configs = [
-        {"name": name, "value": json.loads(value), "version": version, "updated_at": updated_at}
-        for _revision, name, value, version, updated_at in rows
+        {
+            "name": name, "value": value_shown(json.loads(value), is_secret), "version": version,
+            "updated_at": updated_at, "secret": is_secret, "schema_version": schema_version,
+        }
+        for _revision, name, value, version, updated_at, is_secret, schema_version in rows
         if name is not None
     ]
     return revision, configs
@@ -43,7 +47,8 @@ def namespace_snapshot(namespace: Namespace) -> tuple[int, list[dict]]:
 def values_digest(configs: list[dict]) -> str:
     """SHA-256 of the namespace's values as canonical JSON (sorted keys, no
     spaces, UTF-8): a client holding the same revision compares it with its own
-    to find values that did not come from the database."""
+    to find values that did not come from the database. Secrets count in their
+    masked form, which a client holding their plain values knows too."""
     values = {config["name"]: config["value"] for config in configs}
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -85,3 +90,10 @@ def config_version_to_create(namespace: Namespace, name: str) -> int:
     if latest is not None and latest.is_active:
         raise Conflict(f"{name} exists already.", fields={"name": [f"{name} exists already; edit it instead."]})
     return latest.version if latest else 0
+
+
+def config_schema(namespace: Namespace, name: str) -> ConfigDefinition:
+    definition = ConfigDefinition.objects.filter(namespace=namespace, name=name, schema__isnull=False).first()
+    if definition is None:
+        raise NotFound(f"{name!r} has no schema in {namespace.path}.")
+    return definition

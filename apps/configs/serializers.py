@@ -7,6 +7,7 @@ from apps.configs.models import (
     Configuration,
     config_name_validator,
 )
+from apps.configs.secrets import value_shown
 from apps.input import StrictInputSerializer
 
 # JSON Schema patterns are ECMA regexes: `$`, not `\\Z`.
@@ -67,7 +68,27 @@ class ConfigNameSerializer(serializers.Serializer):
     name = ConfigNameField()
 
 
-class SpecConfigSerializer(serializers.ModelSerializer):
+SECRET_MASK_SCHEMA = {
+    "type": "object",
+    "description": "A secret's value as shown: never the plain text.",
+    "properties": {
+        "secret": {"const": True},
+        "fingerprint": {"type": "string", "description": "12 hex of an HMAC: equal values, equal fingerprints."},
+    },
+    "required": ["secret", "fingerprint"],
+}
+
+
+class MaskedValueSerializerMixin:
+    """Shows a secret version's value masked: its envelope never leaves the server."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["value"] = value_shown(instance.value, instance.is_secret)
+        return data
+
+
+class SpecConfigSerializer(MaskedValueSerializerMixin, serializers.ModelSerializer):
     """The seed spec's shape of one config."""
 
     class Meta:
@@ -84,6 +105,11 @@ class SpecConfigUpdateSerializer(StrictInputSerializer):
 class ConfigWriteSerializer(StrictInputSerializer):
     value = ConfigValueField()
     comment = CommentField()
+    secret = serializers.BooleanField(
+        required=False,
+        help_text="Creating the config: whether it holds a secret (encrypted at rest, shown masked, never on Kafka). "
+        "A live config keeps what it is.",
+    )
     expected_version = serializers.IntegerField(
         min_value=0, required=False, help_text="Write only if the config is still at this version (like If-Match)."
     )
@@ -100,25 +126,87 @@ class ConfigRollbackSerializer(StrictInputSerializer):
     expected_version = serializers.IntegerField(min_value=0, required=False)
 
 
-class ConfigVersionSerializer(serializers.ModelSerializer):
+class ConfigVersionSerializer(MaskedValueSerializerMixin, serializers.ModelSerializer):
     namespace = serializers.CharField(source="namespace.path", read_only=True)
     deleted = serializers.BooleanField(source="is_tombstone", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+    secret = serializers.BooleanField(
+        source="is_secret", read_only=True, help_text="A secret's value is shown masked unless revealed."
+    )
+    schema_version = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The version of the config's JSON Schema the value was checked against."
+    )
+    fingerprint = serializers.SerializerMethodField(
+        help_text="A secret's fingerprint (also when revealed); null for other configs."
+    )
 
     class Meta:
         model = Configuration
         fields = [
             "namespace", "name", "value", "version", "revision", "is_active", "deleted",
-            "created_at", "created_by", "comment",
+            "created_at", "created_by", "comment", "secret", "schema_version", "fingerprint",
         ]
         read_only_fields = fields
+
+    def get_fingerprint(self, config: Configuration) -> str | None:
+        return config.value["fingerprint"] if config.is_secret and config.value is not None else None
 
 
 class SnapshotConfigSerializer(serializers.Serializer):
     name = serializers.CharField()
-    value = serializers.JSONField()
+    value = serializers.JSONField(help_text="A secret's is masked: clients reveal it with `?reveal=true`.")
     version = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
+    secret = serializers.BooleanField()
+    schema_version = serializers.IntegerField(
+        allow_null=True, help_text="The version of the config's JSON Schema the value was checked against."
+    )
+
+
+class ConfigReadQuerySerializer(serializers.Serializer):
+    reveal = serializers.BooleanField(
+        required=False, default=False,
+        help_text="A secret's plain value, for namespace admins and the namespace's service tokens (audited); "
+        "others get the masked form.",
+    )
+
+
+class ConfigExportQuerySerializer(serializers.Serializer):
+    include_secrets = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Namespace admins only (audited): secrets in the clear. Without it, secrets are left out.",
+    )
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True,
+                      "description": "A JSON Schema (Draft 2020-12) as an object; only local `$ref`s."})
+class JsonSchemaField(serializers.JSONField):
+    """Any JSON on the way in: a schema that is not an object gets the schema
+    check's own message (apps/configs/schemas.py), like every other bad schema."""
+
+
+class ConfigSchemaWriteSerializer(StrictInputSerializer):
+    schema = JsonSchemaField()
+
+
+class ConfigSchemaSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    schema = serializers.DictField(help_text="The JSON Schema (Draft 2020-12) every new value must pass.")
+    schema_version = serializers.IntegerField()
+
+
+class SnapshotRolloutSerializer(serializers.Serializer):
+    """A running rollout as clients evaluate it (apps/fleet; the event of op "rollout" carries the same)."""
+
+    name = serializers.CharField()
+    id = serializers.UUIDField()
+    value = serializers.JSONField(help_text="The candidate value.")
+    percent = serializers.IntegerField(
+        help_text="An instance reads the candidate when int(first 8 hex of SHA-256('<id>:<instance_id>'), 16) % 100 "
+        "is below this..."
+    )
+    labels = serializers.DictField(child=serializers.CharField(), help_text="... and it has all of these labels.")
 
 
 class NamespaceSnapshotSerializer(serializers.Serializer):
@@ -133,6 +221,9 @@ class NamespaceSnapshotSerializer(serializers.Serializer):
         help_text="SHA-256 (hex) of {name: value} as canonical JSON: sorted keys, no spaces, UTF-8."
     )
     configs = SnapshotConfigSerializer(many=True)
+    rollouts = SnapshotRolloutSerializer(
+        many=True, help_text="Running rollouts: clients in a rollout's cohort read its candidate instead."
+    )
 
 
 class ConfigDiffQuerySerializer(serializers.Serializer):
@@ -145,7 +236,10 @@ ConfigDiffSerializer = inline_serializer(
     fields={
         "from": serializers.IntegerField(),
         "to": serializers.IntegerField(),
-        "patch": serializers.ListField(child=serializers.DictField(), help_text="RFC 6902 JSON Patch."),
+        "patch": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="RFC 6902 JSON Patch; of a secret's masked forms (a new fingerprint when its value changed).",
+        ),
     },
 )
 

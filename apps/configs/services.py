@@ -1,6 +1,8 @@
 """Writes to configurations. Each public function is one transaction holding the
 namespace row lock: the new version, the namespace revision, the outbox event
-and the audit event commit together or not at all."""
+and the audit event commit together or not at all. The `*_locked` ones run
+inside a transaction that already holds the lock (namespace_lock_for_write):
+a changeset (apps/changes) writes several namespaces that way."""
 
 from __future__ import annotations
 
@@ -15,27 +17,59 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.change_context import ChangeContext
+from apps.configs.definitions import (
+    config_plain_value,
+    config_shown_value,
+    definition_set_secret,
+    import_schema_violations,
+    value_for_storage,
+    values_shown,
+)
 from apps.configs.events import ConfigEvent
 from apps.configs.limits import history_trim, value_bytes_charge
 from apps.configs.lineage import database_epoch
 from apps.configs.models import Configuration, config_name_errors
 from apps.configs.outbox import outbox_enqueue
 from apps.configs.values import config_value_check, value_as_stored, values_identical
-from apps.errors import InvalidInput, NotFound, PreconditionFailed
+from apps.errors import ChangeRequestRequired, InvalidInput, NotFound, PreconditionFailed, SchemaViolation
+from apps.fleet.guard import rollout_guard
 from apps.metrics import CONFIG_WRITES
 from apps.tenants.models import Namespace
 
 
-def _lock_and_bump_revision(namespace: Namespace) -> int:
+@dataclass(frozen=True)
+class LockedNamespace:
+    """A namespace this transaction holds locked at its new revision. Writes
+    made in it share that revision; a changeset passes `batch`, which collects
+    the changes for one event instead of an event per change."""
+
+    namespace: Namespace
+    revision: int
+    batch: list[dict] | None = None
+
+
+def namespace_lock_for_write(
+    namespace: Namespace, *, through_change_request: bool = False, batch: list[dict] | None = None
+) -> LockedNamespace:
+    """Lock the namespace and raise its revision by one, for the writes of one
+    transaction. A protected namespace takes changes only from an approved
+    change request (apps/changes)."""
     # The UPDATE takes the namespace row lock that serialises every writer of
-    # the namespace until commit, so revision order is commit order.
+    # the namespace until commit, so revision order is commit order; the
+    # protection is read under that lock, so no write slips past a namespace
+    # protected meanwhile.
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE tenants_namespace SET revision = revision + 1 WHERE id = %s RETURNING revision",
+            "UPDATE tenants_namespace SET revision = revision + 1 WHERE id = %s RETURNING revision, required_approvals",
             [namespace.pk],
         )
-        (revision,) = cursor.fetchone()
-    return revision
+        revision, required_approvals = cursor.fetchone()
+    if required_approvals and not through_change_request:
+        raise ChangeRequestRequired(
+            f"{namespace.path} is protected: its changes go through an approved change request.",
+            namespace=namespace.path,
+        )
+    return LockedNamespace(namespace=namespace, revision=revision, batch=batch)
 
 
 class AnyVersion(enum.Enum):
@@ -78,15 +112,24 @@ def _write_version(
     latest: Configuration | None,
     context: ChangeContext,
     comment: str,
+    batch: list[dict] | None = None,
 ) -> Configuration:
-    value_bytes_charge(namespace=namespace, before=_live_value(latest), after=None if tombstone else value)
+    """The one funnel of every versioned write: the checks that must hold on
+    every path (the config's JSON Schema) and the stored form (a secret
+    encrypted) are applied here, so no path can skip them."""
+    rollout_guard(namespace=namespace, name=name, context=context)
+    stored = None if tombstone else value_for_storage(namespace=namespace, name=name, value=value)
+    value = None if stored is None else stored.value
+    value_bytes_charge(namespace=namespace, before=_live_value(latest), after=value)
     if latest is not None and latest.is_active:
         Configuration.objects.filter(pk=latest.pk).update(is_active=False, updated_at=timezone.now())
     op = "delete" if tombstone else "upsert"
     created = Configuration.objects.create(
         namespace=namespace,
         name=name,
-        value=None if tombstone else value,
+        value=value,
+        is_secret=stored is not None and stored.is_secret,
+        schema_version=None if stored is None else stored.schema_version,
         version=(latest.version if latest else 0) + 1,
         is_active=not tombstone,
         is_tombstone=tombstone,
@@ -94,13 +137,15 @@ def _write_version(
         created_by=context.actor_user,
         comment=comment,
     )
-    outbox_enqueue(
-        namespace=namespace,
-        event=ConfigEvent.for_change(
-            namespace=namespace, name=name, value=created.value, version=created.version, revision=revision,
-            epoch=database_epoch(), op=op, changed_at=created.created_at, actor=context.actor_username, request_id=context.request_id,
-        ),
+    event = ConfigEvent.for_change(
+        namespace=namespace, name=name, value=created.value, version=created.version, revision=revision,
+        epoch=database_epoch(), op=op, changed_at=created.created_at, actor=context.actor_username, request_id=context.request_id,
+        secret=created.is_secret,
     )
+    if batch is None:
+        outbox_enqueue(namespace=namespace, event=event)
+    else:
+        batch.append(event.change())
     history_trim(namespace=namespace, name=name, newest_version=created.version)
     tenant = namespace.tenant.slug
     transaction.on_commit(lambda: CONFIG_WRITES.labels(tenant=tenant, op=op).inc())
@@ -119,18 +164,21 @@ def _live_value(latest: Configuration | None) -> Any:
     return latest.value if _is_live(latest) else None
 
 
-def _begin_write(
+def _live_shown(latest: Configuration | None) -> Any:
+    return config_shown_value(latest) if _is_live(latest) else None
+
+
+def _checked_latest(
     namespace: Namespace, name: str, expected_version: int | AnyVersion | None, *, must_exist: bool,
     must_be_live: bool = False
-) -> tuple[int, Configuration | None]:
-    """The opening every versioned write shares: take the namespace lock with
-    the new revision, then read and check the config's latest version."""
-    revision = _lock_and_bump_revision(namespace)
+) -> Configuration | None:
+    """What every versioned write checks once it holds the namespace lock: the
+    config's latest version, against what the caller expected."""
     latest = _latest_version(namespace, name)
     if (must_exist and latest is None) or (must_be_live and not _is_live(latest)):
         raise NotFound(f"No config named {name!r} in {namespace.path}.")
     _check_expected_version(latest, expected_version)
-    return revision, latest
+    return latest
 
 
 @transaction.atomic
@@ -142,19 +190,41 @@ def config_set(
     context: ChangeContext,
     comment: str = "",
     expected_version: int | AnyVersion | None = None,
+    secret: bool | None = None,
 ) -> Configuration:
+    return config_set_locked(
+        namespace_lock_for_write(namespace), name=name, value=value, context=context, comment=comment,
+        expected_version=expected_version, secret=secret,
+    )
+
+
+def config_set_locked(
+    locked: LockedNamespace,
+    *,
+    name: str,
+    value: Any,
+    context: ChangeContext,
+    comment: str = "",
+    expected_version: int | AnyVersion | None = None,
+    secret: bool | None = None,
+) -> Configuration:
+    """config_set inside a namespace this transaction already holds (a changeset's
+    writes). `secret` (None: as it is) is decided when the config is created."""
+    namespace = locked.namespace
     config_value_check(value)
     value = value_as_stored(value)
-    revision, latest = _begin_write(namespace, name, expected_version, must_exist=False)
+    latest = _checked_latest(namespace, name, expected_version, must_exist=False)
     if not _is_live(latest):
         _check_room_for_new_name(namespace)
+    if secret is not None:
+        definition_set_secret(namespace=namespace, name=name, secret=secret, live=_is_live(latest))
     created = _write_version(
-        namespace=namespace, revision=revision, name=name, value=value, tombstone=False,
-        latest=latest, context=context, comment=comment,
+        namespace=namespace, revision=locked.revision, name=name, value=value, tombstone=False,
+        latest=latest, context=context, comment=comment, batch=locked.batch,
     )
     audit_record(
         context=context, action=AuditEvent.Action.CONFIG_SET, namespace=namespace,
-        target=name, before=_live_value(latest), after=value,
+        target=name, before=_live_shown(latest), after=config_shown_value(created),
     )
     return created
 
@@ -168,14 +238,30 @@ def config_delete(
     comment: str = "",
     expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
-    revision, latest = _begin_write(namespace, name, expected_version, must_exist=True, must_be_live=True)
+    return config_delete_locked(
+        namespace_lock_for_write(namespace), name=name, context=context, comment=comment,
+        expected_version=expected_version,
+    )
+
+
+def config_delete_locked(
+    locked: LockedNamespace,
+    *,
+    name: str,
+    context: ChangeContext,
+    comment: str = "",
+    expected_version: int | AnyVersion | None = None,
+) -> Configuration:
+    """config_delete inside a namespace this transaction already holds (a changeset's writes)."""
+    namespace = locked.namespace
+    latest = _checked_latest(namespace, name, expected_version, must_exist=True, must_be_live=True)
     tombstone = _write_version(
-        namespace=namespace, revision=revision, name=name, value=None, tombstone=True,
-        latest=latest, context=context, comment=comment,
+        namespace=namespace, revision=locked.revision, name=name, value=None, tombstone=True,
+        latest=latest, context=context, comment=comment, batch=locked.batch,
     )
     audit_record(
         context=context, action=AuditEvent.Action.CONFIG_DELETE, namespace=namespace,
-        target=name, before=latest.value, after=None,
+        target=name, before=config_shown_value(latest), after=None,
     )
     return tombstone
 
@@ -190,7 +276,8 @@ def config_rollback(
     comment: str = "",
     expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
-    revision, latest = _begin_write(namespace, name, expected_version, must_exist=True)
+    revision = namespace_lock_for_write(namespace).revision
+    latest = _checked_latest(namespace, name, expected_version, must_exist=True)
     target = Configuration.objects.filter(namespace=namespace, name=name, version=to_version).first()
     if target is None:
         raise NotFound(f"{name!r} has no version {to_version}.")
@@ -202,14 +289,14 @@ def config_rollback(
     if not latest.is_active:
         _check_room_for_new_name(namespace)
     created = _write_version(
-        namespace=namespace, revision=revision, name=name, value=target.value, tombstone=False,
+        namespace=namespace, revision=revision, name=name, value=config_plain_value(target), tombstone=False,
         latest=latest, context=context,
         comment=comment or f"Rollback to version {to_version}",
     )
     audit_record(
         context=context, action=AuditEvent.Action.CONFIG_ROLLBACK, namespace=namespace,
-        target=name, before=_live_value(latest),
-        after={"value": target.value, "to_version": to_version, "version": created.version},
+        target=name, before=_live_shown(latest),
+        after={"value": config_shown_value(created), "to_version": to_version, "version": created.version},
     )
     return created
 
@@ -255,22 +342,31 @@ def config_import(
         raise InvalidInput(f"{len(fields)} entries are invalid; nothing was imported.", fields=fields)
     # Lock first, so the plan below cannot go stale before it is applied.
     (revision,) = Namespace.objects.select_for_update().filter(pk=namespace.pk).values_list("revision").get()
-    current = dict(Configuration.objects.filter(namespace=namespace, is_active=True).values_list("name", "value"))
+    current = {config.name: config for config in Configuration.objects.filter(namespace=namespace, is_active=True)}
+    # Compared in the form it would be stored in, so that 1e20 over a stored
+    # 100000000000000000000 is unchanged, but true over a stored 1 is not.
+    values = {name: value_as_stored(value) for name, value in configs.items()}
+    shown_values = values_shown(namespace, values)
     changes = []
     for name in sorted(configs):
-        # Compared in the form it would be stored in, so that 1e20 over a stored
-        # 100000000000000000000 is unchanged, but true over a stored 1 is not.
-        value = value_as_stored(configs[name])
+        value, shown = values[name], shown_values[name]
         if name not in current:
-            changes.append(ImportChange(name, "create", None, value))
-        elif not values_identical(current[name], value):
-            changes.append(ImportChange(name, "update", current[name], value))
+            changes.append(ImportChange(name, "create", None, shown))
+        elif not values_identical(config_plain_value(current[name]), value):
+            changes.append(ImportChange(name, "update", config_shown_value(current[name]), shown))
         else:
-            changes.append(ImportChange(name, "unchanged", value, value))
+            changes.append(ImportChange(name, "unchanged", shown, shown))
+    # Every value meets its schema before any is written (all or nothing), and
+    # a dry run reports what a real import would meet.
+    changed = {change.name: values[change.name] for change in changes if change.op != "unchanged"}
+    violations = import_schema_violations(namespace, changed)
+    if violations:
+        raise SchemaViolation(f"{len(violations)} entries do not match their schema; nothing was imported.",
+                              fields=violations)
     if not dry_run:
         for change in changes:
             if change.op != "unchanged":
-                written = config_set(namespace=namespace, name=change.name, value=change.after, context=context,
-                                     comment=comment or "import")
+                written = config_set(namespace=namespace, name=change.name, value=values[change.name],
+                                     context=context, comment=comment or "import")
                 revision = written.revision
     return ImportResult(revision=revision, changes=changes)

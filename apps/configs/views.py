@@ -1,5 +1,8 @@
+import dataclasses
+
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.renderers import JSONRenderer
@@ -10,6 +13,7 @@ from apps.api.base import NO_CONTENT, NamespaceScopedView
 from apps.api.etags import IF_MATCH, IF_NONE_MATCH, etag_header, etag_matches, parse_if_match, quoted
 from apps.change_context import ChangeContext
 from apps.configs import selectors, services
+from apps.configs.definitions import config_export_with_secrets, config_reveal, config_shown_value
 from apps.configs.diffs import value_patch
 from apps.configs.events import route_for
 from apps.configs.lineage import database_epoch
@@ -19,10 +23,12 @@ from apps.configs.serializers import (
     ConfigDeleteSerializer,
     ConfigDiffQuerySerializer,
     ConfigDiffSerializer,
+    ConfigExportQuerySerializer,
     ConfigExportSerializer,
     ConfigImportResultSerializer,
     ConfigImportSerializer,
     ConfigNameSerializer,
+    ConfigReadQuerySerializer,
     ConfigRollbackSerializer,
     ConfigVersionSerializer,
     ConfigWriteSerializer,
@@ -32,7 +38,9 @@ from apps.configs.serializers import (
     SpecConfigUpdateSerializer,
 )
 from apps.configs.snapshot_cache import snapshot_bodies
-from apps.tenants.roles import Role
+from apps.errors import PermissionDenied
+from apps.fleet.selectors import snapshot_with_rollouts
+from apps.tenants.roles import Role, ServicePrincipal
 from apps.tenants.selectors import namespace_for
 
 DEFAULT_NAMESPACE = {"tenant": "default", "environment": "default", "service": "default"}
@@ -82,7 +90,7 @@ class NamespaceConfigsView(NamespaceScopedView):
         cached = snapshot_bodies.get(self.namespace.pk, self.namespace.revision, epoch)
         if cached is not None:
             return snapshot_response(cached, self.namespace.revision)
-        revision, configs = selectors.namespace_snapshot(self.namespace)
+        revision, configs, rollouts = snapshot_with_rollouts(self.namespace)
         route = route_for(self.namespace)
         body = JSONRenderer().render({
             "namespace": self.namespace.path,
@@ -92,6 +100,7 @@ class NamespaceConfigsView(NamespaceScopedView):
             "partitions": route.partitions,
             "digest": selectors.values_digest(configs),
             "configs": configs,
+            "rollouts": rollouts,
         })
         snapshot_bodies.put(self.namespace.pk, revision, epoch, body)
         return snapshot_response(body, revision)
@@ -111,6 +120,12 @@ def snapshot_response(body: bytes, revision: int) -> HttpResponse:
     return response
 
 
+ABORT_ROLLOUT = OpenApiParameter(
+    "abort_rollout", OpenApiTypes.BOOL, OpenApiParameter.QUERY,
+    description="`true`: abort the config's running rollout with this write (else 409 rollout_running).",
+)
+
+
 @extend_schema(parameters=[CONFIG_NAME_PARAMETER])
 class ConfigScopedView(NamespaceScopedView):
     def initial(self, request, *args, **kwargs):
@@ -118,7 +133,18 @@ class ConfigScopedView(NamespaceScopedView):
         names = ConfigNameSerializer(data={"name": kwargs.get("name", "")})
         names.is_valid(raise_exception=True)
 
-    def write_version(self, serializer_class, write, field: str) -> Response:
+    def change_context(self) -> ChangeContext:
+        context = super().change_context()
+        # `?abort_rollout=true`: this write may end the config's running rollout (apps/fleet/guard.py).
+        if self.request.query_params.get("abort_rollout") == "true":
+            return dataclasses.replace(context, abort_rollout=True)
+        return context
+
+    def may_reveal(self) -> bool:
+        """Namespace admins, and the namespace's own service tokens (their clients need the plain values)."""
+        return self.role >= Role.ADMIN or isinstance(self.request.user, ServicePrincipal)
+
+    def write_version(self, serializer_class, write, *fields: str) -> Response:
         """Parse the body, make the new version with `write` (a config service)
         under If-Match, and answer 201 with it."""
         serializer = serializer_class(data=self.request.data)
@@ -127,23 +153,31 @@ class ConfigScopedView(NamespaceScopedView):
         config = write(
             namespace=self.namespace, name=self.kwargs["name"], comment=data["comment"],
             expected_version=parse_if_match(self.request, data.get("expected_version")),
-            context=self.change_context(), **{field: data[field]},
+            context=self.change_context(), **{field: data[field] for field in fields if field in data},
         )
         return version_created(config)
 
 
 class ConfigDetailView(ConfigScopedView):
-    @extend_schema(parameters=[etag_header(200)], responses=ConfigVersionSerializer)
+    @extend_schema(parameters=[ConfigReadQuerySerializer, etag_header(200)], responses=ConfigVersionSerializer)
     def get(self, request, tenant, environment, service, name):
+        query = ConfigReadQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         config = selectors.config_current(self.namespace, name)
-        return Response(ConfigVersionSerializer(config).data, headers={"ETag": quoted(config.version)})
+        data = ConfigVersionSerializer(config).data
+        # Others asking to reveal get the masked form, as without asking: a
+        # secret's existence is no secret from those who may read the namespace.
+        if query.validated_data["reveal"] and config.is_secret and self.may_reveal():
+            data["value"] = config_reveal(config=config, context=self.change_context())
+        return Response(data, headers={"ETag": quoted(config.version)})
 
-    @extend_schema(parameters=[IF_MATCH, etag_header(201)], request=ConfigWriteSerializer,
+    @extend_schema(parameters=[IF_MATCH, ABORT_ROLLOUT, etag_header(201)], request=ConfigWriteSerializer,
                    responses={201: ConfigVersionSerializer})
     def put(self, request, tenant, environment, service, name):
-        return self.write_version(ConfigWriteSerializer, services.config_set, "value")
+        return self.write_version(ConfigWriteSerializer, services.config_set, "value", "secret")
 
-    @extend_schema(parameters=[IF_MATCH, etag_header(204, of="tombstone's version")], request=ConfigDeleteSerializer,
+    @extend_schema(parameters=[IF_MATCH, ABORT_ROLLOUT, etag_header(204, of="tombstone's version")],
+                   request=ConfigDeleteSerializer,
                    responses={204: NO_CONTENT})
     def delete(self, request, tenant, environment, service, name):
         serializer = ConfigDeleteSerializer(data=request.data or {})
@@ -185,7 +219,9 @@ class ConfigDiffView(ConfigScopedView):
         query.is_valid(raise_exception=True)
         older = selectors.config_version(self.namespace, name, query.validated_data["from"])
         newer = selectors.config_version(self.namespace, name, query.validated_data["to"])
-        patch = value_patch(older.value, newer.value)
+        # Secrets compare by their masked forms: the patch replaces the
+        # fingerprint when the value changed, and says nothing more.
+        patch = value_patch(config_shown_value(older), config_shown_value(newer))
         return Response({"from": older.version, "to": newer.version, "patch": patch})
 
 
@@ -199,14 +235,20 @@ class ConfigRollbackView(ConfigScopedView):
 
 
 class NamespaceExportView(NamespaceScopedView):
-    @extend_schema(responses=ConfigExportSerializer)
+    @extend_schema(parameters=[ConfigExportQuerySerializer], responses=ConfigExportSerializer)
     def get(self, request, tenant, environment, service):
-        revision, configs = selectors.namespace_snapshot(self.namespace)
-        return Response({
-            "namespace": self.namespace.path,
-            "revision": revision,
-            "configs": {config["name"]: config["value"] for config in configs},
-        })
+        query = ConfigExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        include_secrets = query.validated_data["include_secrets"]
+        if include_secrets and self.role < Role.ADMIN:
+            raise PermissionDenied("Only namespace admins may export secrets.")
+        if include_secrets:
+            revision, exported = config_export_with_secrets(namespace=self.namespace, context=self.change_context())
+        else:
+            revision, configs = selectors.namespace_snapshot(self.namespace)
+            # Left out, not masked: an export is meant to be imported, and a mask is no value.
+            exported = {config["name"]: config["value"] for config in configs if not config["secret"]}
+        return Response({"namespace": self.namespace.path, "revision": revision, "configs": exported})
 
 
 class NamespaceImportView(NamespaceScopedView):

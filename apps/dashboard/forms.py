@@ -124,6 +124,8 @@ class ConfigChangeForm(ProductionConfirmation):
 
 class ConfigAddForm(ConfigChangeForm):
     name = forms.CharField(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator])
+    # Decided at creation: the value is stored encrypted and shown masked.
+    secret = forms.BooleanField(required=False)
 
 
 class ConfigDeleteForm(ProductionConfirmation):
@@ -194,3 +196,7 @@ class ServiceTokenCreateForm(forms.Form):
 
 class ServiceTokenRevokeForm(forms.Form):
     token_id = forms.IntegerField(min_value=1)
+
+
+class RolloutActionForm(ProductionConfirmation):
+    action = forms.ChoiceField(choices=[("promote", "promote"), ("abort", "abort")])

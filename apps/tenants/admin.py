@@ -22,10 +22,11 @@ from django.shortcuts import get_object_or_404
 from guardian.admin import GroupManage, GuardedModelAdmin, UserManage
 
 from apps.change_context import ChangeContext
+from apps.changes.services import namespace_protect
 from apps.errors import NotFound
 from apps.tenants import services
 from apps.tenants.models import Environment, Namespace, Service, ServiceToken, Tenant
-from apps.tenants.roles import Role, administered_ids, role_held
+from apps.tenants.roles import Role, administered_ids, role_held, tenant_role
 from apps.tenants.selectors import is_last_tenant_admin
 
 
@@ -241,10 +242,37 @@ class TenantAdmin(RoleGrantingAdmin):
 class NamespaceAdmin(RoleGrantingAdmin):
     tenant_lookup = "tenant"
     namespace_lookup = "pk"
-    list_display = ("path", "revision", "created_at")
+    list_display = ("path", "revision", "required_approvals", "created_at")
     search_fields = ("path",)
-    fields = ("path", "tenant", "environment", "service", "revision", "created_at")
+    fields = ("path", "tenant", "environment", "service", "revision", "required_approvals", "created_at")
     list_select_related = ("tenant",)
+    actions = ("protect", "unprotect")
+
+    def has_protect_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def _set_protection(self, request, queryset, required_approvals: int) -> None:
+        # Protection is the tenant admins' call, not a namespace admin's.
+        context = ChangeContext.from_request(request)
+        changed = 0
+        for namespace in queryset.select_related("tenant"):
+            if tenant_role(request.user, namespace.tenant) == Role.ADMIN:
+                namespace_protect(namespace=namespace, required_approvals=required_approvals, context=context)
+                changed += 1
+        skipped = queryset.count() - changed
+        message = f"Set {changed} namespace(s) to {required_approvals} required approval(s)."
+        if skipped:
+            message += f" {skipped} skipped: protection is set by the tenant's admins."
+        self.message_user(request, message, messages.SUCCESS if not skipped else messages.WARNING)
+
+    @admin.action(description="Protect: changes only through change requests with 1 approval",
+                  permissions=("protect",))
+    def protect(self, request, queryset) -> None:
+        self._set_protection(request, queryset, 1)
+
+    @admin.action(description="Remove protection", permissions=("protect",))
+    def unprotect(self, request, queryset) -> None:
+        self._set_protection(request, queryset, 0)
 
 
 @admin.register(Environment)

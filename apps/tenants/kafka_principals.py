@@ -47,3 +47,5 @@ class KafkaCredentials:
     topic: str
     partitions: int
     ca_pem: str
+    # Where the SDK reports what it applied (DESIGN, "Instances and acks").
+    ack_topic: str

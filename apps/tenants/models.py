@@ -74,6 +74,9 @@ class Namespace(models.Model):
     # Bytes of compact JSON of the live values, kept by every write under the
     # same lock, so the byte budgets are checked without summing the namespace.
     value_bytes = models.BigIntegerField(default=0, editable=False)
+    # Protection: at least 1 means changes come only through change requests
+    # with this many approvals (apps/changes). Set by a tenant admin.
+    required_approvals = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -87,3 +87,4 @@ class KafkaCredentialsSerializer(serializers.Serializer):
     topic = serializers.CharField(help_text="The one topic this principal may read.")
     partitions = serializers.IntegerField()
     ca_pem = serializers.CharField(help_text="The CA certificate that signed the brokers' certificates (PEM).")
+    ack_topic = serializers.CharField(help_text="The one topic this principal may write: its SDK's apply reports.")

@@ -14,7 +14,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.change_context import ChangeContext
-from apps.configs.events import route_for
+from apps.configs.events import ack_topic_for_tenant, route_for
 from apps.configs.outbox import outbox_enqueue_broker_task, outbox_unpublished_broker_tasks
 from apps.errors import Conflict, NotFound
 from apps.tenants.authentication import service_token_new
@@ -149,6 +149,7 @@ def service_token_kafka_credentials(
         topic=route.topic,
         partitions=route.partitions,
         ca_pem=kafka_ca_pem(),
+        ack_topic=ack_topic_for_tenant(namespace.path.partition("/")[0]),
     )
     return credentials, outbox_unpublished_broker_tasks(token_id=token.pk)
 

@@ -12,9 +12,9 @@ import logging
 import threading
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
 
 from apps.configs.publisher import ConfigEventConsumer
+from apps.stop_signals import rounds_until_stopped
 from apps.webhooks.deliveries import deliveries_enqueue_for_events, deliveries_start_time, delivery_send_next
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,6 @@ POLL_MAX_MESSAGES = 500
 POLL_TIMEOUT_SECONDS = 0.2
 # Sends per round before Kafka is polled again, so neither side starves.
 SENDS_PER_ROUND = 50
-MAX_BACKOFF_SECONDS = 5.0
 
 
 class WebhookWorker:
@@ -36,18 +35,9 @@ class WebhookWorker:
     def run(self) -> None:
         consumer = ConfigEventConsumer(settings.WEBHOOK_CONSUMER_GROUP, start_time=deliveries_start_time)
         logger.info("webhook worker started (group %s)", settings.WEBHOOK_CONSUMER_GROUP)
-        backoff = 0.1
         try:
-            while not self._stop.is_set():
-                try:
-                    self._round(consumer)
-                    backoff = 0.1
-                except DatabaseError as exc:
-                    # PostgreSQL away: the events not stored yet are retried.
-                    logger.warning("database error, retrying in %.1fs: %s", backoff, exc)
-                    close_old_connections()
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            # PostgreSQL away: the events not stored yet are retried.
+            rounds_until_stopped(self._stop, lambda: self._round(consumer), logger=logger)
         finally:
             consumer.close()
 

@@ -23,7 +23,8 @@ ERROR_SCHEMA = {
 }
 
 ERROR_STATUSES = {
-    "400": "The request is invalid; `fields` names what.",
+    "400": "The request is invalid; `fields` names what. A value its config's JSON Schema refuses: code "
+           "`schema_violation`, `fields.value` listing \"<JSON pointer>: <message>\" (at most 20).",
     "401": "Missing, invalid or expired credentials.",
     "403": "The caller's role does not allow this.",
     "404": "Not found, or not visible to the caller.",

@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -33,7 +34,9 @@ def database_from_url(url: str) -> dict:
         # Persistent connections: a write is a handful of short statements, and
         # reconnecting per request would cost more than the statements.
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
-        "CONN_HEALTH_CHECKS": True,
+        # Not Django's `SELECT 1` per request: config_service/dropped_connections.py
+        # notices an ended session without a round trip.
+        "CONN_HEALTH_CHECKS": False,
         # One test database per test run, so that runs sharing a server never
         # drop each other's database.
         "TEST": {"NAME": env_str("DATABASE_TEST_NAME", f"test_{parsed.path.lstrip('/')}_{os.getpid()}")},
@@ -81,6 +84,15 @@ def signing_key(name: str, default_file: Path) -> str:
 
 
 SECRET_KEY = signing_key("NOREBOOT_SECRET_KEY", KEYS_DIR / "secret-key")
+# Secret configs (apps/configs/secrets.py): AES-256 keys as hex, comma-separated,
+# newest first (the newest encrypts, all decrypt); the fingerprint key is separate
+# so that fingerprints stay the same when the encryption keys rotate.
+SECRET_VALUE_KEYS = signing_key("NOREBOOT_SECRET_KEYS", KEYS_DIR / "secret-value-keys")
+if not re.fullmatch(r"[0-9a-fA-F]{64}( *, *[0-9a-fA-F]{64})*", SECRET_VALUE_KEYS):
+    raise SystemExit(
+        "error: NOREBOOT_SECRET_KEYS holds AES-256 keys of 64 hex characters, comma-separated, newest first"
+    )
+SECRET_FINGERPRINT_KEY = signing_key("NOREBOOT_SECRET_FINGERPRINT_KEY", KEYS_DIR / "secret-fingerprint-key")
 # The passwords demo_setup gives the staff and demo users it creates.
 DEMO_ADMIN_PASSWORD = secret_from_env_or_file("NOREBOOT_ADMIN_PASSWORD", KEYS_DIR / "admin-password")
 DEMO_USER_PASSWORD = secret_from_env_or_file("NOREBOOT_DEMO_PASSWORD", KEYS_DIR / "demo-password")
@@ -127,13 +139,18 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.dashboard",
     "apps.webhooks",
+    "apps.changes",
+    "apps.fleet",
 ]
 
 MIDDLEWARE = [
+    "config_service.dropped_connections.DroppedConnectionMiddleware",
     "config_service.request_id.RequestIdMiddleware",
     "config_service.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions, auth and DRF: most snapshot polls are "unchanged".
+    "apps.api.not_modified.SnapshotNotModifiedMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -192,7 +209,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("NOREBOOT_MAX_BODY_BYTES", 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.tenants.authentication.ServiceTokenAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "config_service.jwt_authentication.SessionJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -257,6 +274,13 @@ SPECTACULAR_SETTINGS = {
     # 3.1 (JSON Schema 2020-12) can say what names a config map may hold.
     "OAS_VERSION": "3.1.0",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Enums of the same field name in several apps, named apart.
+    "ENUM_NAME_OVERRIDES": {
+        "ChangeOpEnum": ["set", "delete"],
+        "ChangeSetOpEnum": ["set"],
+        "ChangeDeleteOpEnum": ["delete"],
+        "ChangeRequestStateEnum": "apps.changes.models.ChangeRequest.State",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -318,6 +342,15 @@ WEBHOOK_RETRY_BASE_SECONDS = float(env_str("NOREBOOT_WEBHOOK_RETRY_BASE_SECONDS"
 WEBHOOK_RETRY_MAX_SECONDS = float(env_str("NOREBOOT_WEBHOOK_RETRY_MAX_SECONDS", "3600"))
 WEBHOOK_GIVE_UP_SECONDS = float(env_str("NOREBOOT_WEBHOOK_GIVE_UP_SECONDS", str(24 * 3600)))
 WEBHOOK_CONSUMER_GROUP = env_str("NOREBOOT_WEBHOOK_CONSUMER_GROUP", "noreboot-webhooks")
+
+# Instances and acks (apps/fleet): SDK reports arrive on KAFKA_ACK_TOPIC.<tenant>
+# (KAFKA_ACK_TOPIC in the shared layout); `manage.py collect_acks` stores them.
+KAFKA_ACK_TOPIC = env_str("KAFKA_ACK_TOPIC", "config_acks")
+ACK_CONSUMER_GROUP = env_str("NOREBOOT_ACK_CONSUMER_GROUP", "noreboot-acks")
+# An instance unseen this long is `stale` (SDKs report every 30 s); one unseen
+# for FORGET seconds is removed.
+FLEET_STALE_SECONDS = float(env_str("NOREBOOT_FLEET_STALE_SECONDS", "90"))
+FLEET_FORGET_SECONDS = float(env_str("NOREBOOT_FLEET_FORGET_SECONDS", str(24 * 3600)))
 
 # Limits on what one request may store.
 CONFIG_VALUE_MAX_BYTES = env_int("NOREBOOT_CONFIG_VALUE_MAX_BYTES", 64 * 1024)

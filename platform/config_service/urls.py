@@ -4,7 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from apps.audit.views import AuditEventListView
+from apps.changes import views as changes
+from apps.configs import schema_views as config_schemas
 from apps.configs import views as configs
+from apps.fleet import views as fleet
 from apps.tenants import views as tenants
 from apps.tenants.models import NAMESPACE_ROUTE
 from apps.webhooks import views as webhooks
@@ -41,6 +44,7 @@ api_v1 = [
     path(CONFIG + "/versions/<int:version>/", configs.ConfigVersionDetailView.as_view(), name="config-version"),
     path(CONFIG + "/diff/", configs.ConfigDiffView.as_view(), name="config-diff"),
     path(CONFIG + "/rollback/", configs.ConfigRollbackView.as_view(), name="config-rollback"),
+    path(CONFIG + "/schema/", config_schemas.ConfigSchemaView.as_view(), name="config-schema"),
     path(NAMESPACE + "/export/", configs.NamespaceExportView.as_view(), name="namespace-export"),
     path(NAMESPACE + "/import/", configs.NamespaceImportView.as_view(), name="namespace-import"),
     path(NAMESPACE + "/members/<str:username>/", tenants.NamespaceMemberView.as_view(), name="namespace-member"),
@@ -49,7 +53,30 @@ api_v1 = [
     path(
         NAMESPACE + "/kafka-credentials/", tenants.KafkaCredentialsView.as_view(), name="namespace-kafka-credentials"
     ),
+    path(NAMESPACE + "/instances/", fleet.NamespaceInstancesView.as_view(), name="namespace-instances"),
+    path(NAMESPACE + "/revisions/<int:revision>/convergence/", fleet.RevisionConvergenceView.as_view(),
+         name="revision-convergence"),
+    path(CONFIG + "/rollouts/", fleet.ConfigRolloutsView.as_view(), name="config-rollouts"),
+    path(CONFIG + "/rollouts/<uuid:rollout_id>/", fleet.RolloutDetailView.as_view(), name="config-rollout"),
+    path(CONFIG + "/rollouts/<uuid:rollout_id>/promote/", fleet.RolloutPromoteView.as_view(),
+         name="config-rollout-promote"),
+    path(CONFIG + "/rollouts/<uuid:rollout_id>/abort/", fleet.RolloutAbortView.as_view(), name="config-rollout-abort"),
     path("audit/", AuditEventListView.as_view(), name="audit"),
+    path(NAMESPACE + "/protection/", changes.NamespaceProtectionView.as_view(), name="namespace-protection"),
+    path("changesets/", changes.ChangesetCreateView.as_view(), name="changesets"),
+    path("changesets/<int:changeset_id>/", changes.ChangesetDetailView.as_view(), name="changeset"),
+    path("change-requests/", changes.ChangeRequestListCreateView.as_view(), name="change-requests"),
+    path("change-requests/<int:change_request_id>/", changes.ChangeRequestDetailView.as_view(), name="change-request"),
+    path("change-requests/<int:change_request_id>/approve/", changes.ChangeRequestApproveView.as_view(),
+         name="change-request-approve"),
+    path("change-requests/<int:change_request_id>/reject/", changes.ChangeRequestRejectView.as_view(),
+         name="change-request-reject"),
+    path("change-requests/<int:change_request_id>/apply/", changes.ChangeRequestApplyView.as_view(),
+         name="change-request-apply"),
+    path("change-requests/<int:change_request_id>/withdraw/", changes.ChangeRequestWithdrawView.as_view(),
+         name="change-request-withdraw"),
+    path("compare/", changes.CompareView.as_view(), name="compare"),
+    path("promote/", changes.PromoteView.as_view(), name="promote"),
     path("tenants/<slug:tenant>/webhooks/", webhooks.WebhookListCreateView.as_view(), name="tenant-webhooks"),
     path("tenants/<slug:tenant>/webhooks/<int:webhook_id>/", webhooks.WebhookDetailView.as_view(), name="tenant-webhook"),
     path(

@@ -17,6 +17,7 @@ from noreboot.errors import (
     NoRebootError,
     SnapshotUnavailable,
 )
+from noreboot.multi import MultiNamespaceClient
 
 __all__ = [
     "ApiError",
@@ -24,6 +25,7 @@ __all__ = [
     "AuthenticationError",
     "ClientStatus",
     "ConfigClient",
+    "MultiNamespaceClient",
     "NamespaceNotFound",
     "NoRebootError",
     "SnapshotUnavailable",

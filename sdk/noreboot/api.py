@@ -38,6 +38,13 @@ class SnapshotResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class RevealedSecret:
+    version: int
+    value: Any = field(repr=False)
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class KafkaCredentials:
     """The token's own Kafka principal, as ``kafka-credentials/`` hands it out."""
 
@@ -49,6 +56,9 @@ class KafkaCredentials:
     topic: str
     partitions: int
     ca_pem: str = field(repr=False)
+    # Where this principal may report what the client applied; "" from a
+    # service that has no ack topic (then the client does not report).
+    ack_topic: str = ""
 
 
 class ConfigApi:
@@ -64,8 +74,13 @@ class ConfigApi:
         """The snapshot URL (for messages)."""
         return f"{self.http.base_url}{self._path}/configs/"
 
-    def fetch(self, *, if_none_match: int | None = None, timeout: float | None = None) -> SnapshotResponse | None:
-        """The current snapshot, or ``None`` if its revision is still ``if_none_match``."""
+    def fetch(
+        self, *, if_none_match: int | None = None, timeout: float | None = None, held: Snapshot | None = None
+    ) -> SnapshotResponse | None:
+        """The current snapshot, or ``None`` if its revision is still ``if_none_match``.
+
+        Secrets whose fingerprint is that of ``held`` (the snapshot served now)
+        keep their held value: each reveal is an audited request."""
         # The server's ETag is the namespace revision, quoted.
         headers = {"If-None-Match": f'"{if_none_match}"'} if if_none_match is not None else None
         response = self.http.request("GET", f"{self._path}/configs/", headers=headers, timeout=timeout)
@@ -80,12 +95,65 @@ class ConfigApi:
             digest = payload.get("digest")
             if digest is not None and not isinstance(digest, str):
                 raise ValueError("digest must be a string")
+            secrets = self._secrets_of(payload["configs"], held, timeout=timeout)
             snapshot = snapshot_from_configs(
-                self.namespace, payload["revision"], payload["configs"], payload.get("epoch")
+                self.namespace, payload["revision"], payload["configs"], payload.get("epoch"), payload.get("rollouts"),
+                secrets,
             )
         except _MALFORMED as exc:
             raise ApiUnavailable(f"unexpected snapshot response from {self.url}: {exc}") from exc
         return SnapshotResponse(snapshot=snapshot, route=route, digest=digest)
+
+    def _secrets_of(self, configs: Any, held: Snapshot | None, *, timeout: float | None) -> dict[str, Any]:
+        """The plain values of the snapshot's secrets (it shows them masked),
+        each at the version the snapshot lists: one changed meanwhile makes the
+        whole fetch transient, so the caller fetches a consistent snapshot again."""
+        secrets = {}
+        for item in configs:
+            if not isinstance(item, dict) or not item.get("secret"):
+                continue
+            name = item["name"]
+            if held is not None and name in held.masked and held.masked[name] == item["value"]:
+                secrets[name] = held.server_values[name]
+            else:
+                revealed = self.reveal(name, timeout=timeout)
+                if revealed.version != item.get("version"):
+                    raise ApiUnavailable(f"secret {name} changed while the snapshot was fetched")
+                secrets[name] = revealed.value
+        return secrets
+
+    def reveal(self, name: str, *, timeout: float | None = None) -> "RevealedSecret":
+        """A secret config's plain value, at its current version (each call is audited by the service)."""
+        response = self.http.request("GET", f"{self._config_path(name)}?reveal=true", timeout=timeout)
+        self._raise_for_status(response)
+        try:
+            payload = response.json()
+            version, fingerprint = payload["version"], payload.get("fingerprint")
+            if not isinstance(version, int) or not isinstance(fingerprint, str) or not payload.get("secret"):
+                raise ValueError(f"{name} did not come back as a secret")
+            if isinstance(payload["value"], dict) and payload["value"].get("secret") is True:
+                # Masked: this token may not reveal it. Never served as if it were the value.
+                raise ApiError(f"the service did not reveal {name} to this token", status=response.status)
+            return RevealedSecret(version=version, value=payload["value"], fingerprint=fingerprint)
+        except _MALFORMED as exc:
+            raise ApiUnavailable(f"unexpected answer revealing {name}: {exc}") from exc
+
+    def schema(self, name: str, *, timeout: float | None = None) -> dict | None:
+        """The config's JSON Schema, or None if it has none."""
+        response = self.http.request("GET", f"{self._config_path(name)}schema/", timeout=timeout)
+        if response.status == 404:
+            return None
+        self._raise_for_status(response)
+        try:
+            schema = response.json()["schema"]
+            if not isinstance(schema, dict):
+                raise ValueError("schema must be an object")
+            return schema
+        except _MALFORMED as exc:
+            raise ApiUnavailable(f"unexpected schema response for {name}: {exc}") from exc
+
+    def _config_path(self, name: str) -> str:
+        return f"{self._path}/configs/{urllib.parse.quote(name, safe='')}/"
 
     def kafka_credentials(self, *, timeout: float | None = None) -> KafkaCredentials:
         """The token's current Kafka credential (the same one on every call: this never rotates it)."""
@@ -105,6 +173,7 @@ class ConfigApi:
                 topic=_non_empty(payload, "topic"),
                 partitions=_positive(payload, "partitions"),
                 ca_pem=ca_pem,
+                ack_topic=payload.get("ack_topic") if isinstance(payload.get("ack_topic"), str) else "",
             )
         except _MALFORMED as exc:
             raise ApiUnavailable(f"unexpected Kafka credentials response from {self.url}: {exc}") from exc

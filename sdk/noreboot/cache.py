@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from noreboot.frozen import freeze
+from noreboot.rollout import valid_rollout
 from noreboot.snapshot import Snapshot
 
 logger = logging.getLogger("noreboot")
@@ -40,7 +41,11 @@ class SnapshotCache:
             "namespace": snapshot.namespace,
             "revision": snapshot.revision,
             "epoch": snapshot.epoch,
-            "values": snapshot.values,
+            # The service's values and rollouts: what the client reads is
+            # evaluated from them again on start (its validators, its cohort).
+            # Secrets are left out: their plain text is never written to disk.
+            "values": {name: value for name, value in snapshot.server_values.items() if name not in snapshot.masked},
+            "rollouts": [{"name": name, **spec} for name, spec in snapshot.rollouts.items()],
         }
         data = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
         directory = self.path.parent
@@ -80,9 +85,14 @@ class SnapshotCache:
             epoch = payload.get("epoch")
             if epoch is not None and not isinstance(epoch, str):
                 raise ValueError("epoch has the wrong type")
-        except (ValueError, KeyError, AttributeError) as exc:
+            rollouts = {
+                item["name"]: freeze({key: value for key, value in item.items() if key != "name"})
+                for item in payload.get("rollouts", ())
+                if valid_rollout(item) and isinstance(item.get("name"), str)
+            }
+        except (ValueError, KeyError, AttributeError, TypeError) as exc:
             # A damaged cache is no reason to fail: it is only a fallback.
             logger.warning("ignoring unusable config cache %s: %s", self.path, exc)
             return None
         frozen = {name: freeze(value) for name, value in values.items()}
-        return Snapshot(namespace=self.namespace, revision=revision, values=frozen, epoch=epoch)
+        return Snapshot(namespace=self.namespace, revision=revision, values=frozen, epoch=epoch, rollouts=rollouts)

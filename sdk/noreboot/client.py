@@ -10,16 +10,20 @@ import os
 import re
 import threading
 import time
+import uuid
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from noreboot.api import ConfigApi, Route
 from noreboot.cache import SnapshotCache
+from noreboot.effective import EffectiveValues
 from noreboot.errors import ApiUnavailable, SnapshotUnavailable
 from noreboot.listener import KafkaListener
+from noreboot.reporter import Reporter
 from noreboot.retry import Backoff
+from noreboot.rollout import check_labels, labels_from_env
 from noreboot.snapshot import SOURCE_API, SOURCE_CACHE, Snapshot
 from noreboot.store import ChangeCallback, SnapshotStore
 from noreboot.transport import HttpClient
@@ -29,6 +33,8 @@ logger = logging.getLogger("noreboot")
 _NAMESPACE = re.compile(r"[a-z0-9-]+/[a-z0-9-]+/[a-z0-9-]+")
 # The order of the settings in the positional calls of 0.1.
 _POSITIONAL_SETTINGS = ("namespace", "api_url", "token", "kafka_bootstrap", "cache_dir")
+# The instance id of every client of this process that is given none.
+PROCESS_INSTANCE_ID = str(uuid.uuid4())
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,8 @@ class ClientStatus:
     last_error: str | None  # the latest failure the listener met, kept after recovery
     lag: int | None  # Kafka messages on the namespace's partition not read yet
     epoch: str | None = None  # the database lineage of ``revision``; None if the service does not say
+    reports_sent: int = 0  # apply reports queued for the config service (see ``instance_id``)
+    reports_dropped: int = 0  # apply reports that could not be queued or delivered
 
 
 def _setting(value: str | None, env_var: str) -> str | None:
@@ -82,6 +90,9 @@ class ConfigClient:
     ``NOREBOOT_CACHE_DIR``. Without ``kafka_bootstrap`` the client asks the
     config service for the token's own Kafka credentials (or polls, if the
     token gets none); without ``cache_dir`` there is no disk cache.
+    ``instance_id`` (one UUID per process if not given) and ``labels`` (else
+    ``NOREBOOT_LABELS``) name this instance in its apply reports and decide
+    whether it reads a rollout's candidate (see ``add_validator`` too).
     """
 
     def __init__(
@@ -100,6 +111,9 @@ class ConfigClient:
         resync_after_outage: float = 30.0,
         refresh_interval: float = 300.0,
         cache_write_interval: float = 1.0,
+        instance_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        report_interval: float = 30.0,
     ) -> None:
         if positional:
             given = {
@@ -122,12 +136,19 @@ class ConfigClient:
         token = _required(token, "NOREBOOT_TOKEN", "a service token")
         cache_dir = _setting(cache_dir, "NOREBOOT_CACHE_DIR")
 
+        # Who this client is to the config service's instance list and to
+        # rollouts (the cohort hash): given, or one id per process.
+        self.instance_id = instance_id or PROCESS_INSTANCE_ID
+        self.labels = check_labels(labels) if labels is not None else labels_from_env()
+        self._effective = EffectiveValues(self.instance_id, self.labels)
         self._store = SnapshotStore(
             self.namespace,
             cache=SnapshotCache(cache_dir, self.namespace) if cache_dir is not None else None,
             cache_write_interval=cache_write_interval,
             on_swap=self._serve,
+            effective=self._effective,
         )
+        self._reporter = Reporter(self._store, self._effective, interval=report_interval)
         self._serve(self._store.current)
         self._type_warnings: set[tuple[str, str]] = set()
         http = HttpClient(self.api_url, token, timeout=http_timeout, user_agent="noreboot-sdk")
@@ -141,6 +162,7 @@ class ConfigClient:
             "poll_interval": poll_interval,
             "resync_after_outage": resync_after_outage,
             "refresh_interval": refresh_interval,
+            "reporter": self._reporter,
         }
         self._lifecycle = threading.Lock()
         self._listener: KafkaListener | None = None
@@ -288,6 +310,14 @@ class ConfigClient:
         """A read-only view of every value at one revision; later changes do not alter it."""
         return self._store.current.view
 
+    def schema(self, name: str) -> dict | None:
+        """The config's JSON Schema as the service has it now (None: it has none).
+
+        Unlike reads of values this asks the service (one request); raises
+        ``ApiUnavailable`` / ``ApiError`` when it cannot answer.
+        """
+        return self._api.schema(name, timeout=self._http_timeout)
+
     @property
     def revision(self) -> int:
         """The namespace revision of the values being served (0 before start)."""
@@ -309,10 +339,22 @@ class ConfigClient:
             last_error=listener.last_error if listener is not None else None,
             lag=listener.lag if listener is not None and not self._closed else None,
             epoch=self._store.current.epoch,
+            reports_sent=self._reporter.sent,
+            reports_dropped=self._reporter.dropped,
         )
 
     def __repr__(self) -> str:
         return f"<ConfigClient {self.namespace} revision={self.revision} source={self.source}>"
+
+    # -- validation ----------------------------------------------------------
+
+    def add_validator(self, name: str, validator: Callable[[Any], Any]) -> None:
+        """Check every new value of ``name`` before it is read: ``validator(value)``
+        returns True to accept; False or an exception (its text is the reason)
+        refuses it. A refused value is not applied (the previous one stays),
+        listeners are not called for it, and the config service is told why.
+        Register validators before ``start()`` so the first values are checked too."""
+        self._effective.add_validator(name, validator)
 
     # -- change notification -----------------------------------------------
 
@@ -333,3 +375,9 @@ class ConfigClient:
     def wait_for_revision(self, revision: int, timeout: float | None = None) -> bool:
         """Block until the served revision is at least ``revision``; False on timeout."""
         return self._store.wait_for_revision(revision, timeout)
+
+    def on_changeset(self, callback: Callable[[int, dict[str, int]], None]) -> None:
+        """Call ``callback(changeset_id, {namespace: revision})`` on the listener
+        thread after this client applied its part of a changeset (see
+        ``MultiNamespaceClient``, which waits for the other parts)."""
+        self._store.add_changeset_callback(callback)

@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
-from noreboot.api import ConfigApi
+from noreboot.api import ConfigApi, KafkaCredentials
 from noreboot.errors import ApiError
 from noreboot.kafka_feed import KafkaFeed, credential_settings
 from noreboot.retry import Backoff
@@ -36,6 +36,8 @@ class KafkaAccess:
         self.uses_credentials = kafka_bootstrap is None
         self.polling = False  # no Kafka for this token: the listener polls the service
         self._has_credentials = False
+        # The token's credentials once the service gave them (the reporter produces with them too).
+        self.credentials: KafkaCredentials | None = None
         self._failing = False
         self._backoff = Backoff(initial=1.0, maximum=30.0)
         self.settings: dict[str, Any] = dict(self._kafka_config)
@@ -71,6 +73,7 @@ class KafkaAccess:
             return False
         feed.use_settings({**credential_settings(credentials), **self._kafka_config})
         self._has_credentials = True
+        self.credentials = credentials
         return True
 
     def refused(self, error: KafkaError, namespace: str) -> float | None:
@@ -79,6 +82,7 @@ class KafkaAccess:
         if not self._has_credentials:
             return None
         self._has_credentials = False
+        self.credentials = None
         delay = self._backoff.next_delay()
         # Said once per episode: a deleted principal fails at every attempt.
         log = logger.debug if self._failing else logger.warning

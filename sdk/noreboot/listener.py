@@ -45,7 +45,9 @@ from noreboot.kafka_feed import (
 )
 from noreboot.partitioner import partition_for_namespace
 from noreboot.refresher import SnapshotRefresher
+from noreboot.reporter import Reporter
 from noreboot.retry import Backoff, Outage
+from noreboot.secrets import fill_secrets
 from noreboot.snapshot import ApplyResult, Outcome, Snapshot
 
 logger = logging.getLogger("noreboot")
@@ -96,8 +98,11 @@ class KafkaListener:
         poll_interval: float,
         resync_after_outage: float,
         refresh_interval: float,
+        reporter: Reporter | None = None,
     ) -> None:
         self._holder = holder
+        self._api = api
+        self._reporter = reporter
         self._namespace = holder.namespace
         self._key = self._namespace.encode("utf-8")
         self._poll_timeout = poll_timeout
@@ -183,6 +188,8 @@ class KafkaListener:
                     crash_backoff.reset()
         finally:
             self._feed.close()
+            if self._reporter is not None:
+                self._reporter.close()
 
     def _step(self) -> None:
         if time.monotonic() >= self._next_refresh_at and self._request_sync(full_fetch=True):
@@ -205,6 +212,8 @@ class KafkaListener:
         else:
             self._stopping.wait(min(0.2, max(0.0, self._next_sync_at - time.monotonic())))
         self._holder.flush()
+        if self._reporter is not None:
+            self._reporter.tick(self._access.credentials)
 
     # -- steps 1-4 -----------------------------------------------------------
 
@@ -305,6 +314,8 @@ class KafkaListener:
             event = json.loads(message.value())
         except (TypeError, ValueError):
             event = None
+        if not fill_secrets(event, self._holder.current, self._api, self._request_sync):
+            return
         result = self._holder.apply(event)
         outcome = result.outcome
         if outcome is Outcome.APPLIED:

@@ -57,7 +57,7 @@ class SnapshotRefresher:
         behind_for = 0.0 if self._behind_since is None else time.monotonic() - self._behind_since
         believe_service = behind_for >= _LAGGING_GRACE
         ask_if_changed = conditional and from_api and not believe_service
-        response = self._api.fetch(if_none_match=current.revision if ask_if_changed else None)
+        response = self._api.fetch(if_none_match=current.revision if ask_if_changed else None, held=current)
         revision = current.revision if response is None else response.snapshot.revision
         served_epoch = None if response is None else response.snapshot.epoch
         new_epoch = from_api and None not in (served_epoch, current.epoch) and served_epoch != current.epoch
@@ -92,8 +92,8 @@ class SnapshotRefresher:
                 floor,
             )
         elif from_api and revision == current.revision:
-            served = response.digest or config_digest(response.snapshot.values)
-            if served == config_digest(current.values):
+            served = response.digest or config_digest(response.snapshot.digest_values)
+            if served == config_digest(current.digest_values):
                 return
             logger.warning(
                 "%s: the values held at revision %d differ from the config service's (digest mismatch); "

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from noreboot.cache import SnapshotCache
+from noreboot.effective import EffectiveValues
 from noreboot.snapshot import (
     MISSING,
     SOURCE_API,
@@ -40,9 +41,13 @@ class SnapshotStore:
         cache: SnapshotCache | None,
         cache_write_interval: float,
         on_swap: Callable[[Snapshot], None],
+        effective: EffectiveValues | None = None,
     ) -> None:
         self.namespace = namespace
         self.current = Snapshot.empty(namespace)
+        # Rollouts and validators: what this instance reads of what is served.
+        self.effective = effective
+        self.applied_at: float | None = None  # wall-clock time of the last swap
         self.source: str | None = None  # "api" or "cache" once a snapshot is installed
         self._on_swap = on_swap
         self._revision_changed = threading.Condition()
@@ -50,6 +55,8 @@ class SnapshotStore:
         # it without a lock.
         self._callbacks: tuple[tuple[ChangeCallback, frozenset[str] | None], ...] = ()
         self._callbacks_lock = threading.Lock()
+        # Told of each changeset part applied: (changeset id, {namespace: revision}).
+        self._changeset_callbacks: tuple[Callable[[int, dict[str, int]], None], ...] = ()
         self._applied = AppliedEvents()
         self.cache = cache  # the disk cache, if any
         self._cache_write_interval = cache_write_interval
@@ -63,6 +70,7 @@ class SnapshotStore:
         """Serve a whole new snapshot (from the API or the disk cache)."""
         previous = self.current
         first = self.source is None
+        snapshot, changes = self._read_values(snapshot, previous, None, () if first else diff(previous, snapshot))
         self._swap(snapshot)
         # What the events built is replaced: their record no longer describes it.
         self._applied.clear()
@@ -72,17 +80,23 @@ class SnapshotStore:
             self.flush(force=True)
         # The initial load is not a change: a service reads its values after start().
         if not first:
-            self._call_listeners(diff(previous, snapshot))
+            self._call_listeners(changes)
 
     def apply(self, event: Any) -> ApplyResult:
         """Apply one decoded Kafka event under the revision rules (see ``apply_event``)."""
         current = self.current
         result = apply_event(current, event)
         if result.outcome is Outcome.APPLIED:
-            self._swap(result.snapshot)
+            names = {change.name for change in result.changes}
+            if isinstance(event.get("name"), str):
+                names.add(event["name"])
+            snapshot, changes = self._read_values(result.snapshot, current, names, result.changes)
+            self._swap(snapshot)
             self._applied.record(event)
             self._cache_dirty = True
-            self._call_listeners(result.changes)
+            self._call_listeners(changes)
+            if event.get("op") == "batch":
+                self._tell_changeset(event)
         elif result.outcome is Outcome.STALE and self._applied.conflicts(event):
             return ApplyResult(
                 Outcome.CONFLICT,
@@ -122,17 +136,39 @@ class SnapshotStore:
         with self._callbacks_lock:
             self._callbacks = tuple(entry for entry in self._callbacks if entry[0] is not callback)
 
+    def add_changeset_callback(self, callback: Callable[[int, dict[str, int]], None]) -> None:
+        with self._callbacks_lock:
+            self._changeset_callbacks = self._changeset_callbacks + (callback,)
+
     def wait_for_revision(self, revision: int, timeout: float | None) -> bool:
         with self._revision_changed:
             return self._revision_changed.wait_for(lambda: self.current.revision >= revision, timeout)
 
     # -- internals ---------------------------------------------------------------
 
+    def _read_values(
+        self, served: Snapshot, previous: Snapshot, names: set[str] | None, changes: tuple[Change, ...]
+    ) -> tuple[Snapshot, tuple[Change, ...]]:
+        if self.effective is None:
+            return served, changes
+        return self.effective.resolve(served, previous, names, changes)
+
     def _swap(self, snapshot: Snapshot) -> None:
         with self._revision_changed:
             self.current = snapshot
+            self.applied_at = time.time()
             self._on_swap(snapshot)
             self._revision_changed.notify_all()
+
+    def _tell_changeset(self, event: dict) -> None:
+        changeset, revisions = event.get("changeset"), event.get("changeset_revisions")
+        if not isinstance(changeset, int) or not isinstance(revisions, dict):
+            return
+        for callback in self._changeset_callbacks:
+            try:
+                callback(changeset, revisions)
+            except Exception:
+                logger.exception("changeset callback %r failed for changeset %s", callback, changeset)
 
     def _call_listeners(self, changes: Iterable[Change]) -> None:
         callbacks = self._callbacks

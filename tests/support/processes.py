@@ -85,6 +85,17 @@ class RelayProcess(PlatformProcess):
         self.command = [sys.executable, str(ROOT / "manage.py"), "relay_outbox"]
 
 
+class AckCollectorProcess(PlatformProcess):
+    """`manage.py collect_acks` in a consumer group of its own: other test runs
+    share the broker, and a shared group would split the partitions with them."""
+
+    def __init__(self, database_name: str, **extra_env: str) -> None:
+        super().__init__(stack_env(
+            database_name, NOREBOOT_ACK_CONSUMER_GROUP=f"test-acks-{os.getpid()}-{time.monotonic_ns()}", **extra_env
+        ))
+        self.command = [sys.executable, str(ROOT / "manage.py"), "collect_acks"]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -8,7 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.change_context import ChangeContext
+from apps.configs.definitions import config_schema_violations, config_shown_value, definition_get
 from apps.configs.models import Configuration, config_name_validator
+from apps.configs.secrets import secret_masked_value
 from apps.configs.selectors import config_latest, config_version_to_create
 from apps.configs.services import config_delete, config_set
 from apps.dashboard.diffs import ValueDiff
@@ -36,7 +38,10 @@ def _change_page(request, access: NamespaceAccess, *, form: ConfigChangeForm, na
                  adding: bool = False):
     """The edit (or add) page: the form as the person left it and, once previewed, the diff."""
     data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
-    kind = data.get("kind") or form.data.get("kind") or (value_kind(current.value) if current else "string")
+    shown = config_shown_value(current)
+    secret = current.is_secret if current is not None else bool(data.get("secret"))
+    kind = data.get("kind") or form.data.get("kind") or (value_kind(shown) if current and not secret else "string")
+    definition = definition_get(access.namespace, name) if name else None
     context = access.context(
         name=name,
         current=current,
@@ -45,7 +50,11 @@ def _change_page(request, access: NamespaceAccess, *, form: ConfigChangeForm, na
         name_rule=config_name_validator.message,
         diff=diff,
         kind=kind,
-        text=form.data.get("value", "") if form.is_bound else value_text(current.value, kind) if current else "",
+        # A secret's editor starts empty: its plain text is never put in a page.
+        text=form.data.get("value", "") if form.is_bound else value_text(shown, kind) if current and not secret else "",
+        secret=secret,
+        schema=definition.schema if definition else None,
+        schema_version=definition.schema_version if definition else None,
         comment=form.data.get("comment", "") if form.is_bound else "",
         expected_version=data.get("expected_version", current.version if current else None),
         previewed=canonical_json(data["parsed_value"]) if "parsed_value" in data else "",
@@ -55,8 +64,17 @@ def _change_page(request, access: NamespaceAccess, *, form: ConfigChangeForm, na
     return render(request, "dashboard/config_change.html", context, status=status)
 
 
-def _diff_from(current: Configuration | None, value) -> ValueDiff:
-    return ValueDiff(before=current.value if current else None, after=value, before_exists=current is not None)
+def _diff_from(current: Configuration | None, value, *, secret: bool = False) -> ValueDiff:
+    after = secret_masked_value(value) if secret or (current is not None and current.is_secret) else value
+    return ValueDiff(before=config_shown_value(current), after=after, before_exists=current is not None)
+
+
+def _schema_errors(access: NamespaceAccess, form: ConfigChangeForm, name: str) -> bool:
+    """The schema's violations beside the value at preview, before any save is offered."""
+    violations = config_schema_violations(access.namespace, name, form.cleaned_data["parsed_value"])
+    for violation in violations:
+        form.add_error("value", violation)
+    return bool(violations)
 
 
 def _apply_change(request, access: NamespaceAccess, *, form: ConfigChangeForm, name: str,
@@ -64,7 +82,10 @@ def _apply_change(request, access: NamespaceAccess, *, form: ConfigChangeForm, n
     if not form.is_valid():
         return _change_page(request, access, form=form, name=name, current=current, status=400, adding=adding)
     value = form.cleaned_data["parsed_value"]
-    diff = _diff_from(current, value)
+    if _schema_errors(access, form, name):
+        return _change_page(request, access, form=form, name=name, current=current, status=400, adding=adding)
+    new_secret = bool(form.cleaned_data.get("secret"))
+    diff = _diff_from(current, value, secret=new_secret)
     if not form.is_save:
         return _change_page(request, access, form=form, name=name, current=current, diff=diff, adding=adding)
     if not production_confirmed(access, form):
@@ -74,6 +95,7 @@ def _apply_change(request, access: NamespaceAccess, *, form: ConfigChangeForm, n
         config = config_set(
             namespace=access.namespace, name=name, value=value, comment=form.cleaned_data["comment"],
             expected_version=form.cleaned_data["expected_version"], context=ChangeContext.from_request(request),
+            secret=True if new_secret else None,
         )
     except PreconditionFailed:
         # Show the value as it is now, so a second save is made knowingly.
@@ -82,7 +104,8 @@ def _apply_change(request, access: NamespaceAccess, *, form: ConfigChangeForm, n
                              "compares with the current value; save again to overwrite it.")
         form.cleaned_data["expected_version"] = now.version if now else 0
         current = now if now is not None and now.is_active else None
-        return _change_page(request, access, form=form, name=name, current=current, diff=_diff_from(current, value),
+        return _change_page(request, access, form=form, name=name, current=current,
+                            diff=_diff_from(current, value, secret=new_secret),
                             status=412, adding=adding)
     except DomainError as error:
         add_domain_error(form, error)
@@ -123,7 +146,8 @@ def config_add(request, access: NamespaceAccess):
 
 def _delete_page(request, access: NamespaceAccess, *, current: Configuration, form, status=200):
     return render(request, "dashboard/config_delete.html",
-                  access.context(name=current.name, current=current, form=form), status=status)
+                  access.context(name=current.name, current=current, shown_value=config_shown_value(current),
+                                 form=form), status=status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.change_context import ChangeContext
+from apps.configs.definitions import config_shown_value
 from apps.configs.selectors import config_version, config_versions
 from apps.configs.services import config_rollback
 from apps.dashboard.diffs import ValueDiff
@@ -42,7 +43,7 @@ def _history_page(request, access: NamespaceAccess, name: str, *, rollback_form=
         except NotFound as error:
             choice.add_error(None, error.message)
         else:
-            diff = ValueDiff(before=older.value, after=newer.value,
+            diff = ValueDiff(before=config_shown_value(older), after=config_shown_value(newer),
                              before_exists=not older.is_tombstone, after_exists=not newer.is_tombstone)
     if choice.errors and status == 200:
         status = 400

@@ -28,7 +28,8 @@ def _table_context(access: NamespaceAccess) -> dict:
     revision, configs = namespace_snapshot(access.namespace)
     for config in configs:
         config["kind"] = value_kind(config["value"])
-        config["text"] = value_text(config["value"], config["kind"])
+        # A secret's value is masked here; its inline editor starts empty rather than with the mask.
+        config["text"] = "" if config["secret"] else value_text(config["value"], config["kind"])
     return access.context(revision=revision, configs=configs)
 
 

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from noreboot.cli.changes import cmd_apply
 from noreboot.cli.commands import (
     cmd_delete,
     cmd_diff,
@@ -126,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("file", metavar="FILE", help="a file written by `hq export` (- for stdin)")
     sub.add_argument("--dry-run", action="store_true", help="only show what would change")
     sub.add_argument("--comment")
+
+    sub = command("apply", cmd_apply, "apply changes over several namespaces together, all or nothing (a changeset)")
+    sub.add_argument("file", metavar="FILE", help='JSON {"changes": [{namespace, name, op, value?}], "comment"?} '
+                     "(- for stdin)")
+    sub.add_argument("--comment")
+    sub.add_argument("--request", action="store_true", help="open a change request instead (protected namespaces)")
     return parser
 
 
