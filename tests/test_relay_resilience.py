@@ -155,3 +155,21 @@ def test_supervise__relay_killed_with_sigkill__started_again_until_the_superviso
         assert subprocess.run(["pgrep", "-P", str(supervised.process.pid)], capture_output=True).returncode == 1
     finally:
         supervised.stop()
+
+
+def test_relay__a_burst_of_sigint_and_sigterm__stops_within_seconds(settings):
+    # Ctrl-C reaches the whole process group while the supervisor sends its
+    # own SIGTERM: a handler that took the stop event's lock could deadlock
+    # against the main thread holding it.
+    relay = RelayProcess(settings.DATABASES["default"]["NAME"])
+    relay.start()
+    try:
+        relay.wait_for_output("relay active")
+        for index in range(2000):
+            if relay.process.poll() is not None:
+                break
+            relay.process.send_signal(signal.SIGINT if index % 2 else signal.SIGTERM)
+        # Stopped, cleanly or by a signal that came after its handlers were gone.
+        assert relay.process.wait(timeout=20) in (0, -signal.SIGINT, -signal.SIGTERM)
+    finally:
+        relay.stop()
