@@ -106,9 +106,11 @@ node_addresses() {
 
 # Lean on purpose: 2-core dev machines and CI runners. G1 with Kafka's own
 # pause target keeps produce latency flat; thread counts are capped so the
-# JVM doesn't size its GC/compiler pools for a server.
+# JVM doesn't size its GC/compiler pools for a server. The heap ceiling is for
+# the thousands of partitions a developer's machine gathers (every tenant has a
+# config and an ack topic): at 512 MiB a restart ran out of heap loading them.
 BROKER_JVM_OPTS=(
-  -Xms256m -Xmx512m
+  -Xms256m -Xmx1g
   -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1
   -XX:CICompilerCount=2
   -XX:+ExitOnOutOfMemoryError

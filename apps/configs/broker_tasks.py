@@ -54,6 +54,10 @@ def _principal_upsert(token_id: int) -> None:
     if token is None or token["revoked_at"] is not None:
         # Revoked since: the delete task that follows removes whatever exists.
         return
+    # The tenant's topics first: a tenant created before its ack topic existed
+    # (an upgrade) gets it with its next token, and an ACL on a missing topic
+    # would leave the token's first reports to time out.
+    _tenant_topics(token["namespace__tenant__slug"])
     username = principal_name(token["secret_hash"])
     topic = config_topic_for_tenant(token["namespace__tenant__slug"])
     scram_credential_upsert(username, principal_password(username, token["kafka_credential_generation"]))
