@@ -43,6 +43,8 @@ NAMESPACES = {
 }
 READ_SIZES = {"k1": 1_000, "k10": 10_000}
 PROP_NAME = "prop"
+# The same changes to a secret: each is revealed over the API before it is applied.
+PROP_SECRET_NAME = "prop_secret"
 
 
 def _value_for(i: int):
@@ -89,6 +91,8 @@ def ensure_fixtures() -> dict:
             config_services.config_set(namespace=prop, name=f"c{i}", value=_value_for(i), context=context)
     if PROP_NAME not in present:
         config_services.config_set(namespace=prop, name=PROP_NAME, value=0, context=context)
+    if PROP_SECRET_NAME not in present:
+        config_services.config_set(namespace=prop, name=PROP_SECRET_NAME, value=0, context=context, secret=True)
 
     seeded = {key: seed_bulk(namespaces[key], size, user) for key, size in READ_SIZES.items()}
 

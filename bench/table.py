@@ -59,6 +59,10 @@ def build_rows(m: dict, cpu: dict | None = None) -> list[dict]:
     if get("propagation.n1") and get("propagation.n1_plaintext"):
         extra_ms = get("propagation.n1") - get("propagation.n1_plaintext")
         value_row("TLS+SCRAM minus SASL_PLAINTEXT, p50", round(extra_ms, 2), "ms", "<=2", extra_ms <= T_TLS_EXTRA_MS)
+    row("propagation.n1_secret", "propagation N=1, a secret (revealed over the API)")
+    if get("propagation.n1") and get("propagation.n1_secret"):
+        value_row("secret minus plain, p50", round(get("propagation.n1_secret") - get("propagation.n1"), 2), "ms", "",
+                  None)
     for n in (20, 100):
         pn = m.get(f"propagation.n{n}")
         if pn:

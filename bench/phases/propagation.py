@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def propagate(bench: Bench, group: ClientGroup, writes: int, label: str, warmup: int = 3) -> str | None:
     conn = Connection(HOST, bench.port)
-    path = bench.put_path("prop", "prop")
+    path = bench.put_path("prop", group.name)
     headers = {**bench.jwt_headers(), "Content-Type": "application/json"}
     lat, put_ms, records = [], [], []
     missing = errors = 0
@@ -95,6 +95,7 @@ def run(bench: Bench) -> None:
         bench.phase(label if n != 1 or "polling" not in bench.only else label + "+polling", one)
         if n == 1 and "propagation" in bench.only:
             bench.phase("propagation.n1_plaintext", lambda writes=writes: plaintext_twin(bench, writes))
+            bench.phase("propagation.n1_secret", lambda writes=writes: secret_twin(bench, writes))
 
 
 def plaintext_twin(bench: Bench, writes: int) -> str | None:
@@ -112,14 +113,29 @@ def plaintext_twin(bench: Bench, writes: int) -> str | None:
         group.close()
 
 
+def secret_twin(bench: Bench, writes: int) -> str | None:
+    """N=1 again on a secret config: its event carries no value, so the client
+    reveals it over the API before applying it; what that round trip adds, in
+    the same run."""
+    from setup_data import PROP_SECRET_NAME
+
+    group = ClientGroup(bench, 1, 1, name=PROP_SECRET_NAME)
+    try:
+        group.wait_ready(90)
+        return propagate(bench, group, writes, "propagation.n1_secret")
+    finally:
+        group.close()
+
+
 class ClientGroup:
     """n SDK clients spread over `procs` processes (bench/prop_client.py)."""
 
     def __init__(self, bench: Bench, n: int, procs: int, *, bootstrap: str | None = None,
-                 kafka_config: dict | None = None) -> None:
+                 kafka_config: dict | None = None, name: str = "prop") -> None:
         """Clients configured as services configure them (API URL, namespace,
-        token: Kafka credentials from the API), unless a bootstrap is given."""
-        self.n, self.procs = n, procs
+        token: Kafka credentials from the API), unless a bootstrap is given;
+        they time the changes of config `name`."""
+        self.n, self.procs, self.name = n, procs, name
         self.cond = threading.Condition()
         self.arrivals: dict[int, dict[int, int]] = {}
         self.ready = 0
@@ -128,7 +144,7 @@ class ClientGroup:
         first = 0
         for p, count in enumerate(per):
             spec = {"namespace": bench.fx["paths"]["prop"], "api_url": bench.api_url(), "token": bench.fx["tokens"]["prop"],
-                    "bootstrap": bootstrap, "count": count, "name": "prop", "first_index": first,
+                    "bootstrap": bootstrap, "count": count, "name": name, "first_index": first,
                     "kafka_config": {**(kafka_config or {}), **bench.sdk_kafka_config}}
             first += count
             process = bench.procs.spawn([PY, str(BENCH / "prop_client.py"), json.dumps(spec)], stdin=subprocess.PIPE,
