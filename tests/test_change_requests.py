@@ -194,7 +194,7 @@ def test_dashboard_edit_several__unprotected__one_changeset_and_bad_json_400_nam
     browser.force_login(user)
     url = f"/ui/namespaces/{dev.path}/edit-several"
     refused = browser.post(url, {"value-a": "2", "value-b": "not json", "value-c": "1"})
-    assert refused.status_code == 400 and b"Not JSON" in refused.content
+    assert refused.status_code == 400 and b"Not valid JSON" in refused.content
     saved = browser.post(url, {"value-a": "2", "value-b": '"two"', "value-c": "1"})
     assert saved.status_code == 302
     dev.refresh_from_db()
@@ -228,14 +228,15 @@ def test_promote_secret__to_protected_prod__kept_encrypted_in_the_request_shown_
     dev, prod, people = team
     config_set(namespace=dev, name="db_password", value="hunter2-plain", context=change_context, secret=True)
     protect(people, prod, 1)
-    promoted = body(people["author"].post("/api/v1/promote/", {"from": dev.path, "to": prod.path}, format="json"))
+    # Copying a secret needs the admin role on the source (an editor is refused: see below).
+    promoted = body(people["admin"].post("/api/v1/promote/", {"from": dev.path, "to": prod.path}, format="json"))
     request_id = promoted["change_request"]["id"]
     assert "hunter2-plain" not in json.dumps(ChangeRequest.objects.get(pk=request_id).changes)
     shown = body(people["alice"].get(f"/api/v1/change-requests/{request_id}/"))
     assert shown["changes"][0]["value"] == {"secret": True, "fingerprint": shown["changes"][0]["value"]["fingerprint"]}
     assert "hunter2-plain" not in json.dumps(shown)
     step(people["alice"], request_id, "approve")
-    assert step(people["author"], request_id, "apply").status_code == 200
+    assert step(people["admin"], request_id, "apply").status_code == 200
     applied = Configuration.objects.get(namespace=prod, name="db_password", is_active=True)
     assert applied.is_secret and config_plain_value(applied) == "hunter2-plain"
     compared = body(people["author"].get("/api/v1/compare/", {"from": dev.path, "to": prod.path}))
@@ -280,3 +281,124 @@ def test_every_new_endpoint__unauthenticated_401_and_another_tenants_admin_404(
         assert getattr(other, method)(url, data, format="json").status_code == 404, url
     assert body(other.get("/api/v1/change-requests/"))["results"] == []
     assert body(people["author"].get(f"/api/v1/change-requests/{opened['id']}/"))["state"] == "open"
+
+
+def test_promote_secret__viewer_of_source_admin_of_target__403_naming_it_and_nothing_written(
+    make_namespace, make_user, grant, client_for, change_context
+):
+    source = make_namespace(environment="dev")
+    config_set(namespace=source, name="db_password", value="hunter2-plain", context=change_context, secret=True)
+    config_set(namespace=source, name="pool", value=5, context=change_context)
+    target = make_namespace()  # another tenant, which the caller administers
+    user = make_user()
+    grant(user, source, "viewer")
+    grant(user, target, "admin")
+    client = client_for(user)
+    for names in (None, ["db_password", "pool"]):
+        refused = client.post("/api/v1/promote/", {"from": source.path, "to": target.path,
+                                                   **({"names": names} if names else {})}, format="json")
+        assert refused.status_code == 403, body(refused)
+        error = body(refused)["error"]
+        assert error["code"] == "permission_denied" and error["secrets"] == ["db_password"]
+        assert "hunter2-plain" not in json.dumps(body(refused))
+    assert not Configuration.objects.filter(namespace=target).exists()
+    assert not ChangeRequest.objects.exists()
+    # The plain values still promote; the secret still compares by fingerprint.
+    plain = client.post("/api/v1/promote/", {"from": source.path, "to": target.path, "names": ["pool"]},
+                        format="json")
+    assert plain.status_code == 201 and [c["name"] for c in body(plain)["changeset"]["changes"]] == ["pool"]
+    compared = body(client.get("/api/v1/compare/", {"from": source.path, "to": target.path}))
+    assert {item["name"]: item["status"] for item in compared["configs"]} == {
+        "db_password": "only_in_from", "pool": "same"}
+    assert "hunter2-plain" not in json.dumps(compared)
+
+
+def test_dashboard_promote_secret__editor_of_source__refused_on_the_page_and_nothing_written(
+    team, change_context, make_user, grant
+):
+    dev, prod, _people = team
+    config_set(namespace=dev, name="db_password", value="hunter2-plain", context=change_context, secret=True)
+    editor = make_user()
+    grant(editor, dev.tenant, "editor")
+    browser = Client()
+    browser.force_login(editor)
+    refused = browser.post("/ui/compare/", {"from": dev.path, "to": prod.path, "names": ["db_password"]},
+                           follow=True)
+    assert refused.status_code == 200 and b"needs the admin role on" in refused.content
+    assert b"db_password" in refused.content and b"hunter2-plain" not in refused.content
+    assert not Configuration.objects.filter(namespace=prod).exists()
+
+
+def test_compare_and_promote__namespace_the_caller_cannot_see_on_either_side__404_never_403(
+    make_namespace, make_user, grant, client_for
+):
+    seen = make_namespace()
+    sibling = make_namespace(seen.tenant, "dev")  # same tenant, not granted
+    foreign = make_namespace()
+    user = make_user()
+    grant(user, seen, "admin")
+    client, browser = client_for(user), Client()
+    browser.force_login(user)
+    for hidden in (sibling, foreign):
+        for source, target in ((seen, hidden), (hidden, seen)):
+            pair = {"from": source.path, "to": target.path}
+            assert client.get("/api/v1/compare/", pair).status_code == 404
+            assert body(client.post("/api/v1/promote/", pair, format="json"))["error"]["code"] == "not_found"
+            assert browser.get("/ui/compare/", pair).status_code == 404
+            assert browser.post("/ui/compare/", pair).status_code == 404
+
+
+def test_dashboard_compare__path_with_nul_or_not_a_path__400_with_the_form_error(team, make_user, grant):
+    dev, prod, _people = team
+    user = make_user()
+    grant(user, dev.tenant, "editor")
+    browser = Client()
+    browser.force_login(user)
+    for pair in ({"from": "a/b/c\x00", "to": prod.path}, {"from": dev.path, "to": "x/y\x00/z"},
+                 {"from": dev.path, "to": "x/y"}):
+        shown = browser.get("/ui/compare/", pair)
+        assert shown.status_code == 400 and b'role="alert"' in shown.content
+        assert b"does not match the required pattern" in shown.content
+        refused = browser.post("/ui/compare/", {**pair, "names": ["a"]})
+        assert refused.status_code == 400
+    assert not Configuration.objects.filter(namespace=prod).exists()
+
+
+def test_dashboard_edit_several__too_deep_nan_or_nul_value__400_beside_the_field_and_nothing_saved(
+    team, change_context, make_user, grant
+):
+    dev, _prod, _people = team
+    config_set(namespace=dev, name="a", value=1, context=change_context)
+    user = make_user()
+    grant(user, dev, "editor")
+    browser = Client()
+    browser.force_login(user)
+    for text, message in (("[" * 100000 + "]" * 100000, b"levels of nesting"), ("NaN", b"Not valid JSON"),
+                          ('"\\u0000"', b"NUL characters")):
+        refused = browser.post(f"/ui/namespaces/{dev.path}/edit-several", {"value-a": text})
+        assert refused.status_code == 400 and b'id="value-a-error"' in refused.content
+        assert message in refused.content
+    dev.refresh_from_db()
+    assert dev.revision == 1
+
+
+def test_change_request__touching_a_namespace_the_caller_cannot_see__hidden_404_and_not_reviewable(
+    make_namespace, make_user, grant, client_for
+):
+    seen = make_namespace()
+    hidden = make_namespace(seen.tenant, "dev")
+    author, half = make_user(), make_user()
+    grant(author, seen.tenant, "editor")
+    grant(half, seen, "editor")  # an editor of one of the two namespaces only
+    opened = open_request(client_for(author), [{"namespace": seen.path, "name": "x", "op": "set", "value": 1},
+                                               {"namespace": hidden.path, "name": "x", "op": "set", "value": 2}])
+    client, browser = client_for(half), Client()
+    browser.force_login(half)
+    assert body(client.get("/api/v1/change-requests/", {"namespace": seen.path}))["results"] == []
+    assert client_for(author).get(f"/api/v1/change-requests/{opened['id']}/").status_code == 200
+    assert client.get(f"/api/v1/change-requests/{opened['id']}/").status_code == 404
+    assert step(client, opened["id"], "approve").status_code == 404
+    assert browser.get(f"/ui/changes/{opened['id']}/").status_code == 404
+    assert f"/ui/changes/{opened['id']}/".encode() not in browser.get("/ui/changes/").content
+    browser.post(f"/ui/changes/{opened['id']}/", {"action": "approve"})
+    assert not ChangeRequest.objects.get(pk=opened["id"]).reviews.exists()

@@ -1,6 +1,7 @@
 """JSON Schemas of configs: the schema endpoints, bad schemas, and every write
 path refusing a value its schema refuses with one error shape, writing nothing."""
 
+import json
 import time
 
 import pytest
@@ -111,6 +112,23 @@ def test_schema_put__bad_schema__400_naming_the_problem(editor, schema, problem)
     response = put_schema(client, namespace, "rate", schema)
     assert response.status_code == 400, response.content
     assert problem in body(response)["error"]["fields"]["schema"][0]
+    assert not ConfigSchemaVersion.objects.filter(definition__namespace=namespace).exists()
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [{"\x00": 1}, {"type": "string", "pattern": "a\x00"}, {"enum": [["\ud800"]]}, {"properties": {"\udfff": {}}}],
+    ids=["nul key", "nul value", "surrogate in a list", "surrogate key"],
+)
+def test_schema_put__text_postgresql_cannot_store_in_a_key_or_value__400_and_nothing_stored(editor, schema):
+    client, namespace, _ = editor
+    # Sent as ASCII JSON (escapes): the text itself could not be encoded as UTF-8.
+    response = client.put(config_url(namespace, "rate", "schema/"), json.dumps({"schema": schema}),
+                          content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert body(response)["error"]["fields"]["schema"] == [
+        "it cannot be stored: Strings may not contain NUL characters or unpaired surrogates."
+    ]
     assert not ConfigSchemaVersion.objects.filter(definition__namespace=namespace).exists()
 
 

@@ -14,9 +14,11 @@ from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.audit.models import AuditEvent
+from apps.changes.models import ChangeRequest
 from apps.configs.definitions import config_plain_value, config_schema_set
 from apps.configs.management.commands.rotate_secret_keys import rotate_batch
-from apps.configs.models import Configuration
+from apps.configs.models import ConfigSchemaVersion, Configuration
+from apps.configs.schemas import SECRET_VIOLATION
 from apps.configs.secrets import key_ring
 from apps.configs.services import config_set
 from apps.tenants import services as tenant_services
@@ -104,14 +106,64 @@ def test_secret_versions__diff_history_rollback__masked_and_rollback_restores_th
     assert [row.value["fingerprint"] for row in rows][0] == rows[2].value["fingerprint"] != rows[1].value["fingerprint"]
 
 
+def namespace_admin(namespace, make_user, grant, client_for):
+    admin = make_user()
+    grant(admin, namespace, "admin")
+    return client_for(admin)
+
+
 @pytest.mark.django_db
-def test_secret_schema_violation__message__never_quotes_the_value(editor):
+def test_secret_schema_change__editor_whatever_the_schema__403_and_schema_unchanged_admin_may(
+    editor, make_user, grant, client_for
+):
     client, namespace, _ = editor
-    client.put(config_url(namespace, "pin"), {"value": 1234, "secret": True}, format="json")
-    client.put(config_url(namespace, "pin", "schema/"), {"schema": {"type": "integer"}}, format="json")
-    response = client.put(config_url(namespace, "pin"), {"value": "leaky-pin-text"}, format="json")
-    assert body(response)["error"]["code"] == "schema_violation"
-    assert "leaky-pin-text" not in response.content.decode()
+    client.put(config_url(namespace, "db"), {"value": "s3cret", "secret": True}, format="json")
+    # The answer is the same whether the schema would pass the secret or not: no oracle.
+    for pattern in ("^s", "^x"):
+        response = client.put(config_url(namespace, "db", "schema/"),
+                              {"schema": {"type": "string", "pattern": pattern}}, format="json")
+        assert response.status_code == 403, response.content
+        assert set(body(response)["error"]) == {"code", "message"}
+        assert body(response)["error"]["code"] == "permission_denied"
+    assert not ConfigSchemaVersion.objects.filter(definition__namespace=namespace).exists()
+
+    admin = namespace_admin(namespace, make_user, grant, client_for)
+    assert admin.put(config_url(namespace, "db", "schema/"), {"schema": {"type": "string"}},
+                     format="json").status_code == 200
+    assert client.delete(config_url(namespace, "db", "schema/")).status_code == 403
+    # A deleted secret's name stays a secret's: its old versions can be rolled back to.
+    assert client.delete(config_url(namespace, "db")).status_code == 204
+    assert client.put(config_url(namespace, "db", "schema/"), {"schema": {"type": "integer"}},
+                      format="json").status_code == 403
+    assert body(client.get(config_url(namespace, "db", "schema/")))["schema"] == {"type": "string"}
+    assert admin.delete(config_url(namespace, "db", "schema/")).status_code == 204
+
+
+@pytest.mark.django_db
+def test_secret_schema_violation__write_rollback_and_admin_schema_set__one_message_without_value_or_keys(
+    editor, make_user, grant, client_for
+):
+    client, namespace, _ = editor
+    client.put(config_url(namespace, "db"), {"value": {"leaky-key": "leaky-1"}, "secret": True}, format="json")
+    client.put(config_url(namespace, "db"), {"value": {"known": "leaky-2"}}, format="json")
+    admin = namespace_admin(namespace, make_user, grant, client_for)
+    refused_schema = admin.put(config_url(namespace, "db", "schema/"),
+                               {"schema": {"properties": {"known": {"type": "integer"}}}}, format="json")
+    assert refused_schema.status_code == 400
+    assert body(refused_schema)["error"]["fields"]["schema"] == [f"current value {SECRET_VIOLATION}"]
+    strict = {"type": "object", "required": ["known"], "additionalProperties": False,
+              "properties": {"known": {"type": "string"}}}
+    assert admin.put(config_url(namespace, "db", "schema/"), {"schema": strict}, format="json").status_code == 200
+
+    written = client.put(config_url(namespace, "db"), {"value": {"leaky-key": "leaky-3", "x": [1, "y"]}},
+                         format="json")
+    rolled_back = client.post(config_url(namespace, "db", "rollback/"), {"to_version": 1}, format="json")
+    for response in (written, rolled_back):
+        assert response.status_code == 400 and body(response)["error"]["code"] == "schema_violation"
+        assert body(response)["error"]["fields"] == {"value": [SECRET_VIOLATION]}
+    for response in (refused_schema, written, rolled_back):
+        assert "leaky" not in response.content.decode() and "known" not in body(response)["error"]["message"]
+    assert Configuration.objects.filter(namespace=namespace, name="db").count() == 2
 
 
 @pytest.mark.django_db
@@ -145,6 +197,21 @@ def test_import__into_a_secret__plan_masked_and_value_stored_encrypted(editor, m
 
 
 @pytest.mark.django_db
+def test_import_dry_run__guess_equal_to_the_secret_or_not__same_answer_update_without_the_guess_fingerprint(editor):
+    client, namespace, _ = editor
+    stored = body(client.put(config_url(namespace, "db"), {"value": "s3cret", "secret": True}, format="json"))
+    import_url = f"/api/v1/namespaces/{namespace.path}/import/"
+    plans = [body(client.post(import_url, {"configs": {"db": guess}, "dry_run": True}, format="json"))["changes"]
+             for guess in ("wrong", "s3cret")]
+    assert plans[0] == plans[1] == [{"name": "db", "op": "update", "before": stored["value"],
+                                     "after": {"secret": True, "fingerprint": None}}]
+    # A real import writes the secret again, even when equal.
+    imported = body(client.post(import_url, {"configs": {"db": "s3cret"}}, format="json"))
+    assert imported["changes"][0]["op"] == "update"
+    assert Configuration.objects.filter(namespace=namespace, name="db").count() == 2
+
+
+@pytest.mark.django_db
 def test_rotation__secrets_under_key_1_then_key_2_added_rotated_key_1_dropped__all_read_back(
     make_namespace, change_context, settings
 ):
@@ -159,7 +226,7 @@ def test_rotation__secrets_under_key_1_then_key_2_added_rotated_key_1_dropped__a
     settings.SECRET_VALUE_KEYS = f"{key_2},{key_1}"
     output = io.StringIO()
     call_command("rotate_secret_keys", "--batch-size", "3", stdout=output)
-    assert "done: 7 secret versions re-encrypted" in output.getvalue()
+    assert "done: 7 secret versions and change requests re-encrypted" in output.getvalue()
     newest = key_ring()[0].key_id
     assert set(Configuration.objects.filter(namespace=namespace).values_list("value__key", flat=True)) == {newest}
     settings.SECRET_VALUE_KEYS = key_2
@@ -168,6 +235,44 @@ def test_rotation__secrets_under_key_1_then_key_2_added_rotated_key_1_dropped__a
     # Fingerprints do not depend on the encryption keys, and a second run has nothing to do.
     assert dict(Configuration.objects.filter(namespace=namespace).values_list("name", "value__fingerprint")) == fingerprints
     assert rotate_batch(100) == 0
+
+
+@pytest.mark.django_db
+def test_rotation__secrets_proposed_in_change_requests__reencrypted_in_batches_and_applied_after_old_key_dropped(
+    editor, make_user, grant, client_for, settings
+):
+    client, namespace, _ = editor
+    reviewer = make_user()
+    grant(reviewer, namespace, "editor")
+    opened = [
+        body(client.post("/api/v1/change-requests/", {"changes": [
+            {"namespace": namespace.path, "name": f"db{index}", "op": "set", "value": f"pw-{index}", "secret": True},
+            {"namespace": namespace.path, "name": f"plain{index}", "op": "set", "value": index},
+        ]}, format="json"))["id"]
+        for index in range(2)
+    ]
+    fingerprints = [change["value"]["fingerprint"] for cr in ChangeRequest.objects.filter(pk__in=opened)
+                    for change in cr.changes if change["secret"]]
+    old_key = settings.SECRET_VALUE_KEYS.split(",")[0].strip()
+    settings.SECRET_VALUE_KEYS = f"{secrets.token_hex(32)},{old_key}"
+    batches = 0
+    while rotate_batch(1):
+        batches += 1
+    assert batches == 2  # one request a batch, resumed until none is left under the old key
+    settings.SECRET_VALUE_KEYS = settings.SECRET_VALUE_KEYS.split(",")[0]
+    rotated = [change["value"] for cr in ChangeRequest.objects.filter(pk__in=opened) for change in cr.changes
+               if change["secret"]]
+    assert {value["key"] for value in rotated} == {key_ring()[0].key_id}
+    assert [value["fingerprint"] for value in rotated] == fingerprints
+
+    for change_request in opened:
+        assert client_for(reviewer).post(f"/api/v1/change-requests/{change_request}/approve/", {},
+                                         format="json").status_code == 200
+        applied = client.post(f"/api/v1/change-requests/{change_request}/apply/", {}, format="json")
+        assert applied.status_code == 200, applied.content
+    admin = namespace_admin(namespace, make_user, grant, client_for)
+    assert [body(admin.get(config_url(namespace, f"db{index}") + "?reveal=true"))["value"] for index in range(2)] == [
+        "pw-0", "pw-1"]
 
 
 def searchable_tables() -> list[str]:

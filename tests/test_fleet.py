@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 from confluent_kafka import KafkaError, Producer
+from noreboot.reporter import report_mac
 
 from apps.audit.models import AuditEvent
 from apps.configs.events import ack_topic_for_tenant
@@ -249,7 +250,7 @@ def test_rollouts__eu1_selector_then_a_candidate_every_validator_refuses__only_e
     wait_until(lambda: fleet.all_current(10), "10 instances current again")
 
 
-def test_ack_reports__tenant_a_token_names_b_namespace__dropped_and_b_topic_refused(
+def test_ack_reports__other_tenant_nul_too_deep_or_unsigned__dropped_collector_goes_on_b_topic_refused(
     live_server, relay, settings, make_namespace, change_context
 ):
     collector = AckCollectorProcess(settings.DATABASES["default"]["NAME"])
@@ -265,20 +266,31 @@ def test_ack_reports__tenant_a_token_names_b_namespace__dropped_and_b_topic_refu
         assert credentials["ack_topic"] == ack_topic_for_tenant(namespace_a.tenant.slug)
         assert topic_partition_count(credentials["ack_topic"]) == settings.KAFKA_PARTITIONS
 
-        def report(namespace) -> bytes:
-            return json.dumps({"instance_id": "forger", "namespace": namespace.path, "labels": {}, "revision": 0,
-                               "epoch": None, "applied_at": None, "rejected": [], "sdk": "test",
-                               "reported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode()
+        def report(namespace, instance_id: str = "forger", *, signed: bool = True) -> bytes:
+            unsigned = {"instance_id": instance_id, "namespace": namespace.path, "labels": {}, "revision": 0,
+                        "epoch": None, "applied_at": None, "rejected": [], "sdk": "test",
+                        "reported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "principal": credentials["username"]}
+            mac = report_mac(credentials["password"], unsigned) if signed else ""
+            return json.dumps({**unsigned, "mac": mac}).encode()
 
         producer = Producer({**config, "acks": "all"})
         # One key, so one partition: once A's own report is stored, the forged one was read before it.
         producer.produce(credentials["ack_topic"], key=b"forger", value=report(namespace_b))
+        # Neither may stop the collector (nor hold back the report after them).
+        producer.produce(credentials["ack_topic"], key=b"forger", value=report(namespace_a, "nul\x00"))
+        producer.produce(credentials["ack_topic"], key=b"forger", value=report(namespace_a, "unsigned", signed=False))
+        producer.produce(credentials["ack_topic"], key=b"forger", value=b"[" * 100_000 + b"]" * 100_000)
         producer.produce(credentials["ack_topic"], key=b"forger", value=report(namespace_a))
         assert producer.flush(10) == 0
         wait_until(lambda: Instance.objects.filter(namespace=namespace_a, instance_id="forger").exists(),
                    "A's own report stored")
         assert not Instance.objects.filter(namespace=namespace_b).exists()
         collector.wait_for_output(f"naming {namespace_b.path}, outside its tenant")
+        collector.wait_for_output("dropped a malformed report")
+        collector.wait_for_output("skipped a message that is not a JSON object")
+        collector.wait_for_output(f"dropped a report of {namespace_a.path} not signed by a token of that namespace")
+        assert Instance.objects.filter(namespace=namespace_a).count() == 1
 
         error = produce_error(config, ack_topic_for_tenant(namespace_b.tenant.slug))
         assert getattr(error, "code", lambda: None)() == KafkaError.TOPIC_AUTHORIZATION_FAILED

@@ -4,11 +4,14 @@ checks of each report (apps/fleet/reports.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
+from noreboot.reporter import report_mac as sdk_report_mac
 from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
@@ -17,16 +20,19 @@ from apps.changes.services import namespace_protect
 from apps.configs.events import ack_topic_for_tenant
 from apps.configs.models import Configuration, OutboxEvent
 from apps.configs.services import config_set
+from apps.fleet.driver import rollouts_drive
 from apps.fleet.models import Apply, Instance, Rollout
-from apps.fleet.reports import instances_forget, reports_store
+from apps.fleet.reports import _store, instances_forget, report_mac, report_parse, reports_store
 from apps.fleet.services import rollout_start
 from apps.metrics import ACK_REPORTS_DROPPED
 from apps.tenants import services as tenant_services
+from apps.tenants.kafka_principals import principal_name, principal_password
 from tests.conftest import body, unique_slug
 
 pytestmark = pytest.mark.django_db
 
 STAGES = {"value": 2, "stages": [{"percent": 10}, {"percent": 100}]}
+SIGNING_CONTEXT = ChangeContext(actor=None, request_id="test-signer")
 
 
 @pytest.fixture
@@ -36,10 +42,21 @@ def configured(editor, change_context):
     return client, namespace, f"/api/v1/namespaces/{namespace.path}"
 
 
-def report(where, instance_id="i-1", **fields) -> dict:
-    return {"instance_id": instance_id, "namespace": where.path, "labels": {"region": "eu1"}, "revision": 1,
-            "epoch": "e", "applied_at": timezone.now().isoformat(), "rejected": [], "sdk": "test",
-            "reported_at": timezone.now().isoformat(), **fields}
+def signer_of(namespace, token=None) -> tuple[str, str]:
+    """(principal, Kafka password) of a token of the namespace, as the SDK holds them."""
+    if token is None:
+        token, _ = tenant_services.service_token_create(namespace=namespace, name="sdk", context=SIGNING_CONTEXT)
+    principal = principal_name(token.secret_hash)
+    return principal, principal_password(principal, token.kafka_credential_generation)
+
+
+def report(where, instance_id="i-1", *, signer: tuple[str, str] | None = None, **fields) -> dict:
+    """A report signed as the SDK signs it, by a token of `where` unless `signer` says otherwise."""
+    principal, password = signer or signer_of(where)
+    unsigned = {"instance_id": instance_id, "namespace": where.path, "labels": {"region": "eu1"}, "revision": 1,
+                "epoch": "e", "applied_at": timezone.now().isoformat(), "rejected": [], "sdk": "test",
+                "reported_at": timezone.now().isoformat(), "principal": principal, **fields}
+    return {**unsigned, "mac": sdk_report_mac(password, unsigned)}
 
 
 def test_fleet_endpoints__anonymous_other_tenant_and_viewer__401_404_and_writes_403(
@@ -68,15 +85,63 @@ def test_fleet_endpoints__anonymous_other_tenant_and_viewer__401_404_and_writes_
     {"value": 2, "stages": [{"percent": 50}], "auto_rollback": {"max_rejected": -1}},
     {"value": 2, "stages": [{"percent": 50}], "surprise": True},
     {"stages": [{"percent": 50}]},
+    # Label keys are held to the values' rules; max_rejected fits a PostgreSQL integer.
+    {"value": 2, "stages": [{"percent": 10, "labels": {"\x00": "v"}}]},
+    {"value": 2, "stages": [{"percent": 10, "labels": {"\ud800": "v"}}]},
+    {"value": 2, "stages": [{"percent": 10, "labels": {"": "v"}}]},
+    {"value": 2, "stages": [{"percent": 10, "labels": {"k" * 101: "v"}}]},
+    {"value": 2, "stages": [{"percent": 10}], "auto_rollback": {"max_rejected": 2**31}},
 ])
 def test_rollout_create__bad_input__400_and_nothing_changes(configured, payload):
     client, namespace, path = configured
-    response = client.post(f"{path}/configs/limit/rollouts/", payload, format="json")
+    # Raw JSON: a lone surrogate cannot pass through the test client's own encoder.
+    response = client.post(f"{path}/configs/limit/rollouts/", json.dumps(payload), content_type="application/json")
     assert response.status_code == 400, response.content
     assert body(response)["error"]["code"] == "invalid"
     assert not Rollout.objects.exists()
     namespace.refresh_from_db()
     assert namespace.revision == 1
+
+
+def test_rollout_create__candidate_fails_the_schema__400_schema_violation_and_nothing_changes(configured):
+    client, namespace, path = configured
+    assert client.put(f"{path}/configs/limit/schema/", {"schema": {"type": "integer"}}, format="json").status_code == 200
+    refused = client.post(f"{path}/configs/limit/rollouts/", {**STAGES, "value": "oops"}, format="json")
+    assert refused.status_code == 400, refused.content
+    put = client.put(f"{path}/configs/limit/", {"value": "oops"}, format="json")
+    assert body(refused)["error"]["code"] == "schema_violation"
+    assert body(refused)["error"]["fields"] == body(put)["error"]["fields"] == {"value": [": 'oops' is not of type 'integer'"]}
+    assert not Rollout.objects.exists()
+    namespace.refresh_from_db()
+    assert namespace.revision == 1
+    assert body(client.get(f"{path}/configs/"))["rollouts"] == []
+
+
+def test_rollouts_drive__schema_changed_under_a_candidate_and_a_broken_rollout__rolled_back_others_driven(
+    configured, make_namespace, change_context, caplog
+):
+    client, namespace, path = configured
+    failing = body(client.post(f"{path}/configs/limit/rollouts/", {**STAGES, "value": "oops"}, format="json"))
+    assert client.put(f"{path}/configs/limit/schema/", {"schema": {"type": "integer"}}, format="json").status_code == 200
+    broken_namespace, healthy_namespace = make_namespace(), make_namespace()
+    for other in (broken_namespace, healthy_namespace):
+        config_set(namespace=other, name="flag", value=1, context=change_context)
+    broken = rollout_start(namespace=broken_namespace, name="flag", value=2, stages=STAGES["stages"], max_rejected=0,
+                           context=change_context)
+    Rollout.objects.filter(pk=broken.pk).update(stage=7)  # a bug: a stage that does not exist
+    healthy = rollout_start(namespace=healthy_namespace, name="flag", value=2, stages=STAGES["stages"],
+                            max_rejected=0, context=change_context)
+    rollouts_drive()
+    rolled_back = Rollout.objects.get(pk=failing["id"])
+    assert rolled_back.state == "rolled_back"
+    assert rolled_back.end_reason == ("The candidate does not match the config's schema: "
+                                      ": 'oops' is not of type 'integer'")
+    audit = AuditEvent.objects.get(action="rollout.rollback", namespace=namespace)
+    assert audit.after["reason"] == rolled_back.end_reason
+    assert body(client.get(f"{path}/configs/"))["rollouts"] == []
+    assert Rollout.objects.get(pk=broken.pk).state == "running"
+    assert f"rollout {broken.pk} of {broken_namespace.path}/flag could not be driven" in caplog.text
+    assert Rollout.objects.get(pk=healthy.pk).state == "promoted"
 
 
 def test_rollout_create__config_missing_or_one_running__404_then_409(configured):
@@ -215,6 +280,62 @@ def test_reports_store__malformed_or_other_tenants_namespace__dropped_and_counte
     assert dropped("unknown_namespace") - before["unknown_namespace"] == 1
 
 
+def test_reports_store__nul_surrogate_or_out_of_range_in_any_field__dropped_as_malformed_good_ones_stored(configured):
+    _, namespace, _ = configured
+    topic = ack_topic_for_tenant(namespace.tenant.slug)
+    bad = [
+        {"instance_id": "x\x00y"}, {"instance_id": "\ud800"}, {"labels": {"region": "a\x00b"}},
+        {"labels": {"a\x00b": "eu1"}}, {"sdk": "\x00"}, {"epoch": "\udfff"},
+        {"rejected": [{"revision": 1, "name": "limit", "reason": "\x00"}]}, {"namespace": f"{namespace.path}\x00"},
+        {"revision": 2**63}, {"reported_at": "2026-13-45T00:00:00Z"}, {"applied_at": "2026-01-01T00:00:00+99:00"},
+        {"labels": {"nan": float("nan")}},
+    ]
+    before = ACK_REPORTS_DROPPED.labels(reason="malformed")._value.get()
+    stored = reports_store([(topic, {**report(namespace, f"bad-{n}"), **fields}) for n, fields in enumerate(bad)]
+                           + [(topic, report(namespace, "good"))])
+    assert stored == 1
+    assert list(Instance.objects.values_list("instance_id", flat=True)) == ["good"]
+    assert ACK_REPORTS_DROPPED.labels(reason="malformed")._value.get() - before == len(bad)
+
+
+def test_reports_store__postgresql_refuses_one_report_of_a_batch__only_it_dropped(configured):
+    # report_parse lets no such report through; this is the net under it.
+    _, namespace, _ = configured
+    good, refused = (report_parse(report(namespace, name)) for name in ("good", "refused"))
+    refused = dataclasses.replace(refused, labels={"region": "a\x00b"})
+    before = ACK_REPORTS_DROPPED.labels(reason="unstorable")._value.get()
+    assert _store({(namespace.pk, "good"): good, (namespace.pk, "refused"): refused}, timezone.now()) == 1
+    assert list(Instance.objects.values_list("instance_id", flat=True)) == ["good"]
+    assert ACK_REPORTS_DROPPED.labels(reason="unstorable")._value.get() - before == 1
+
+
+def test_reports_store__unsigned_tampered_other_namespaces_or_revoked_token__dropped_unauthenticated(
+    configured, make_namespace
+):
+    _, namespace, _ = configured
+    sibling = make_namespace(tenant=namespace.tenant, environment="dev")
+    revoked, _ = tenant_services.service_token_create(namespace=namespace, name="old", context=SIGNING_CONTEXT)
+    revoked_signer = signer_of(namespace, revoked)
+    tenant_services.service_token_revoke(token=revoked, context=SIGNING_CONTEXT)
+    unsigned = report(namespace, "unsigned")
+    del unsigned["principal"], unsigned["mac"]
+    tampered = {**report(namespace, "tampered"), "labels": {"region": "us1"}}
+    topic = ack_topic_for_tenant(namespace.tenant.slug)
+    before = ACK_REPORTS_DROPPED.labels(reason="unauthenticated")._value.get()
+    stored = reports_store([(topic, item) for item in (
+        unsigned, tampered, report(namespace, "sibling", signer=signer_of(sibling)),
+        report(namespace, "revoked", signer=revoked_signer), report(namespace, "good", labels={"zone": "é"}),
+    )])
+    assert stored == 1
+    assert list(Instance.objects.values_list("instance_id", flat=True)) == ["good"]
+    assert ACK_REPORTS_DROPPED.labels(reason="unauthenticated")._value.get() - before == 4
+
+
+def test_report_mac__server_and_sdk__agree():
+    signed = {"instance_id": "i", "labels": {"zone": "é", "a": "\u2603"}, "revision": 3, "applied_at": None}
+    assert report_mac("pw", {**signed, "mac": "x"}) == sdk_report_mac("pw", signed)
+
+
 def test_convergence__applies_at_known_times__percentiles_from_the_commit(configured, change_context):
     client, namespace, path = configured
     config_set(namespace=namespace, name="limit", value=3, context=change_context)
@@ -261,6 +382,18 @@ def test_fleet_page__reports_and_a_rollout__statuses_chart_and_rollout_listed(co
     assert f"/configs/limit/rollouts/{rollout['id']}/" in html
     filtered = page.get(f"/ui/namespaces/{namespace.path}/fleet/?label=region=us1").content.decode()
     assert 'data-instance="web-1"' not in filtered
+
+
+def test_fleet_page__label_filter_with_nul_or_not_key_value__400_page_and_empty_filter_ignored(configured, editor):
+    _, namespace, _ = configured
+    page = Client()
+    page.force_login(editor[2])
+    url = f"/ui/namespaces/{namespace.path}/fleet/"
+    for query in ("label=k=%00", "label=k%00=v", "label=novalue", "label==v"):
+        response = page.get(f"{url}?{query}")
+        assert response.status_code == 400, query
+        assert "The label filter must be key=value" in response.content.decode()
+    assert page.get(f"{url}?label=").status_code == 200
 
 
 def test_rollout_page__production_namespace__abort_needs_confirmation_and_viewers_may_not(

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
@@ -22,7 +24,7 @@ from apps.changes.services import (
 )
 from apps.configs.definitions import definition_get
 from apps.configs.schemas import schema_enforce
-from apps.configs.secrets import secret_decrypt, secret_encrypt
+from apps.configs.secrets import newest_key_id, secret_decrypt, secret_encrypt, secret_reencrypt
 from apps.configs.selectors import config_latest
 from apps.configs.values import config_value_check, value_as_stored
 from apps.errors import Conflict, DomainError, NotFound, PermissionDenied, PreconditionFailed
@@ -108,6 +110,34 @@ def _applied_form(namespace: Namespace, proposed: dict) -> Any:
     if not proposed.get("secret"):
         return proposed["value"]
     return secret_decrypt(proposed["value"], namespace_id=namespace.pk, name=proposed["name"])
+
+
+def change_requests_reencrypt(*, batch_size: int) -> int:
+    """Re-encrypt the proposed secrets of up to batch_size change requests that
+    hold one under an older key (part of rotate_secret_keys, whatever their
+    state: a request's page still shows them masked); how many were."""
+    newest = newest_key_id()
+    older = RawSQL(
+        "jsonb_path_exists(changes, '$[*] ? (@.secret == true && @.value.key != $key)', jsonb_build_object('key', %s))",
+        [newest], output_field=BooleanField(),
+    )
+    with transaction.atomic():
+        # SKIP LOCKED: a concurrent review or apply holds its request; a later batch takes it.
+        requests = list(
+            ChangeRequest.objects.select_for_update(skip_locked=True).filter(older).order_by("pk")
+            .only("pk", "changes").prefetch_related("namespaces")[:batch_size]
+        )
+        for change_request in requests:
+            namespace_ids = {namespace.path: namespace.pk for namespace in change_request.namespaces.all()}
+            changes = [
+                {**item, "value": secret_reencrypt(item["value"], namespace_id=namespace_ids[item["namespace"]],
+                                                   name=item["name"])}
+                if item.get("secret") and item["value"]["key"] != newest else item
+                for item in change_request.changes
+            ]
+            # Not save(): the request itself did not change, so neither does its updated_at.
+            ChangeRequest.objects.filter(pk=change_request.pk).update(changes=changes)
+    return len(requests)
 
 
 def _locked_request(change_request_id: int, principal, minimum: Role) -> tuple[ChangeRequest, list[Namespace]]:

@@ -20,8 +20,8 @@ from apps.audit.services import audit_record
 from apps.change_context import ChangeContext
 from apps.configs.models import ConfigDefinition, ConfigSchemaVersion, Configuration
 from apps.configs.schemas import schema_check, schema_enforce, schema_violations
-from apps.configs.secrets import secret_decrypt, secret_encrypt, secret_masked_value, value_shown
-from apps.errors import Conflict, InvalidInput, NotFound
+from apps.configs.secrets import secret_decrypt, secret_encrypt, secret_proposed_mask, value_shown
+from apps.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from apps.tenants.models import Namespace
 
 
@@ -78,7 +78,7 @@ def values_shown(namespace: Namespace, values: dict[str, Any]) -> dict[str, Any]
     """New values as they may be shown (an import's plan): a secret name's masked."""
     definitions = _definitions(namespace, values)
     return {
-        name: secret_masked_value(value) if name in definitions and definitions[name].secret else value
+        name: secret_proposed_mask() if name in definitions and definitions[name].secret else value
         for name, value in values.items()
     }
 
@@ -141,13 +141,29 @@ def _record_schema(definition: ConfigDefinition, schema: dict | None, context: C
     )
 
 
+def _check_may_change_schema(definition: ConfigDefinition | None, may_reveal: bool) -> None:
+    # Whether a secret passes a schema one chooses tells something of its value
+    # (a pattern at a time, all of it): so only those who may reveal it anyway
+    # change a secret's schema. Checked under the namespace lock, where a name
+    # cannot turn secret meanwhile.
+    if definition is not None and definition.secret and not may_reveal:
+        raise PermissionDenied(
+            f"{definition.name} holds a secret: only those who may reveal it (namespace admins, the "
+            "namespace's own tokens) change its schema."
+        )
+
+
 @transaction.atomic
-def config_schema_set(*, namespace: Namespace, name: str, schema: Any, context: ChangeContext) -> ConfigDefinition:
+def config_schema_set(
+    *, namespace: Namespace, name: str, schema: Any, context: ChangeContext, may_reveal: bool = False
+) -> ConfigDefinition:
     """Give a config a new JSON Schema (a new schema version, audited). The
-    current value, if any, must pass it: otherwise 400 naming the failures."""
+    current value, if any, must pass it: otherwise 400 naming the failures.
+    A secret's schema needs `may_reveal` (the caller may reveal its value): 403 otherwise."""
     schema_check(schema)
     _lock_namespace(namespace)
     definition, _ = ConfigDefinition.objects.get_or_create(namespace=namespace, name=name)
+    _check_may_change_schema(definition, may_reveal)
     current = _current_value(namespace, name)
     if current is not None:
         violations = schema_violations(schema, config_plain_value(current), secret=current.is_secret)
@@ -166,9 +182,12 @@ def config_schema_set(*, namespace: Namespace, name: str, schema: Any, context: 
 
 
 @transaction.atomic
-def config_schema_delete(*, namespace: Namespace, name: str, context: ChangeContext) -> ConfigDefinition:
+def config_schema_delete(
+    *, namespace: Namespace, name: str, context: ChangeContext, may_reveal: bool = False
+) -> ConfigDefinition:
     _lock_namespace(namespace)
     definition = definition_get(namespace, name)
+    _check_may_change_schema(definition, may_reveal)
     if definition is None or definition.schema is None:
         raise NotFound(f"{name!r} has no schema in {namespace.path}.")
     before = definition.schema

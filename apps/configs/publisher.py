@@ -377,7 +377,7 @@ class ConfigEventConsumer:
                 continue
             try:
                 value = json.loads(message.value())
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
                 value = None
             if isinstance(value, dict):
                 events.append((message.topic(), value))

@@ -32,11 +32,12 @@ class ConfigSchemaView(ConfigScopedView):
         serializer.is_valid(raise_exception=True)
         definition = config_schema_set(
             namespace=self.namespace, name=name, schema=serializer.validated_data["schema"],
-            context=self.change_context(),
+            context=self.change_context(), may_reveal=self.may_reveal(),
         )
         return Response(schema_body(definition, self.namespace.path))
 
     @extend_schema(responses={204: NO_CONTENT})
     def delete(self, request, tenant, environment, service, name):
-        config_schema_delete(namespace=self.namespace, name=name, context=self.change_context())
+        config_schema_delete(namespace=self.namespace, name=name, context=self.change_context(),
+                             may_reveal=self.may_reveal())
         return Response(status=status.HTTP_204_NO_CONTENT)

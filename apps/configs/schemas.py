@@ -26,6 +26,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 
+from apps.configs.values import json_storage_problem
 from apps.errors import InvalidInput, SchemaViolation
 
 SCHEMA_MAX_BYTES = 64 * 1024
@@ -36,6 +37,9 @@ VIOLATIONS_MAX = 20
 # schema_check, with no value under the value limits, holds a worker longer.
 VALIDATION_SECONDS_MAX = 1.0
 MESSAGE_MAX_LENGTH = 200
+# The one violation a secret's value is ever told: which rule failed, or where,
+# would let someone who may not reveal it learn it part by part.
+SECRET_VIOLATION = ": the secret value does not match the schema (details withheld)"
 
 
 
@@ -121,6 +125,8 @@ def schema_check(schema: Any) -> None:
     size = len(json.dumps(schema, separators=(",", ":")))
     if size > SCHEMA_MAX_BYTES:
         raise _bad_schema(f"at most {SCHEMA_MAX_BYTES} bytes of JSON, got {size}")
+    if problem := json_storage_problem(schema):
+        raise _bad_schema(f"it cannot be stored: {problem}")
     for key, value in _walk(schema):
         if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
             raise _bad_schema(f"{key} {value!r} points outside the schema; only local references ('#...') are allowed")
@@ -139,7 +145,7 @@ def schema_check(schema: Any) -> None:
     # refused now, not met by a later write.
     for probe in ({}, [], "", 0, True):
         try:
-            _violations(schema, probe, secret=False)
+            _violations(schema, probe)
         except UNUSABLE_SCHEMA:
             raise _bad_schema("a reference cannot be followed (it points nowhere, or only to itself)") from None
 
@@ -208,25 +214,26 @@ UNUSABLE_SCHEMA = (Unresolvable, RecursionError)
 
 def schema_violations(schema: dict, value: Any, *, secret: bool) -> list[str]:
     """The value's violations of the schema as "<JSON pointer>: <message>", at
-    most VIOLATIONS_MAX. A secret's messages name only the failed keyword:
-    jsonschema's own messages quote the value."""
+    most VIOLATIONS_MAX. A secret's are only ever SECRET_VIOLATION: jsonschema's
+    messages quote the value, and pointers name its keys."""
     try:
-        return _violations(schema, value, secret=secret)
+        # The first failure is all a secret's answer says.
+        violations = _violations(schema, value, limit=1 if secret else VIOLATIONS_MAX)
     except UNUSABLE_SCHEMA:
-        return [": the schema cannot be evaluated for this value (a reference cannot be followed)"]
+        violations = [": the schema cannot be evaluated for this value (a reference cannot be followed)"]
     except ValidationTooSlow:
-        return [f": checking the value against the schema took over {VALIDATION_SECONDS_MAX:g} s; simplify either"]
+        violations = [f": checking the value against the schema took over {VALIDATION_SECONDS_MAX:g} s; simplify either"]
+    return [SECRET_VIOLATION] if secret and violations else violations
 
 
-def _violations(schema: dict, value: Any, *, secret: bool) -> list[str]:
+def _violations(schema: dict, value: Any, *, limit: int = VIOLATIONS_MAX) -> list[str]:
     validator = BoundedValidator(schema, registry=_LOCAL_ONLY)
     violations = []
     token = _deadline.set(time.monotonic() + VALIDATION_SECONDS_MAX)
     try:
         for error in validator.iter_errors(value):
-            message = f"fails the schema's {error.validator!r} rule" if secret else _short(error.message)
-            violations.append(f"{_pointer(error.absolute_path)}: {message}")
-            if len(violations) >= VIOLATIONS_MAX:
+            violations.append(f"{_pointer(error.absolute_path)}: {_short(error.message)}")
+            if len(violations) >= limit:
                 break
     finally:
         _deadline.reset(token)

@@ -112,9 +112,11 @@ def secret_masked(envelope: dict) -> dict:
     return {"secret": True, "fingerprint": envelope["fingerprint"]}
 
 
-def secret_masked_value(value: Any) -> dict:
-    """The masked form of a plain value that is to be a secret."""
-    return {"secret": True, "fingerprint": secret_fingerprint(value)}
+def secret_proposed_mask() -> dict:
+    """What stands for a value proposed for a secret before it is written (an
+    import's plan, an edit's preview): its fingerprint withheld, since the
+    fingerprint of any guess, beside the stored one, would say whether it is right."""
+    return {"secret": True, "fingerprint": None}
 
 
 def value_shown(value: Any, is_secret: bool) -> Any:

@@ -352,7 +352,8 @@ def config_import(
         value, shown = values[name], shown_values[name]
         if name not in current:
             changes.append(ImportChange(name, "create", None, shown))
-        elif not values_identical(config_plain_value(current[name]), value):
+        elif current[name].is_secret or not values_identical(current[name].value, value):
+            # A secret is never "unchanged": that answer would say whether a guess equals it.
             changes.append(ImportChange(name, "update", config_shown_value(current[name]), shown))
         else:
             changes.append(ImportChange(name, "unchanged", shown, shown))

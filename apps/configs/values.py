@@ -19,32 +19,51 @@ def config_value_check(value: Any) -> None:
     if value is None:
         raise InvalidInput("A value is required.", fields={"value": ["This field may not be null."]})
     # Depth first: measuring the size of a very deep value would itself recurse too deep.
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    for node, depth in _json_nodes(value):
         if depth > settings.CONFIG_VALUE_MAX_DEPTH:
             raise _too_deep()
-        if isinstance(node, dict):
-            strings = list(node)
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            strings = []
-            stack.extend((child, depth + 1) for child in node)
-        else:
-            strings = [node] if isinstance(node, str) else []
-        if isinstance(node, float) and not math.isfinite(node):
-            raise InvalidInput("The value is not JSON.", fields={"value": ["Numbers must be finite."]})
-        if any(not _storable_text(text) for text in strings):
-            raise InvalidInput(
-                "The value holds text that cannot be stored.",
-                fields={"value": ["Strings may not contain NUL characters or unpaired surrogates."]},
-            )
+        if problem := _unstorable(node):
+            summary = "The value is not JSON." if problem == NOT_FINITE else "The value holds text that cannot be stored."
+            raise InvalidInput(summary, fields={"value": [problem]})
     size = config_value_size(value)
     if size > settings.CONFIG_VALUE_MAX_BYTES:
         raise InvalidInput(
             "The value is too large.",
             fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_BYTES} bytes of JSON, got {size}."]},
         )
+
+
+NOT_FINITE = "Numbers must be finite."
+NOT_STORABLE_TEXT = "Strings may not contain NUL characters or unpaired surrogates."
+
+
+def json_storage_problem(document: Any) -> str | None:
+    """Why PostgreSQL's jsonb would refuse this JSON (a number that is not
+    finite, text it cannot hold, object keys included), or None. For JSON
+    stored beside values (a schema), whose size the caller bounds."""
+    return next((problem for node, _depth in _json_nodes(document) if (problem := _unstorable(node))), None)
+
+
+def _json_nodes(document: Any):
+    """Every node of a JSON document with its depth, parents first, without
+    recursion: a node's children are only reached if the caller asks for more."""
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        yield node, depth
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+
+
+def _unstorable(node: Any) -> str | None:
+    if isinstance(node, float) and not math.isfinite(node):
+        return NOT_FINITE
+    texts = list(node) if isinstance(node, dict) else [node] if isinstance(node, str) else []
+    if not all(map(_storable_text, texts)):
+        return NOT_STORABLE_TEXT
+    return None
 
 
 def _too_deep() -> InvalidInput:

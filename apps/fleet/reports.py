@@ -4,24 +4,37 @@
 
 A report is trusted only as far as the broker vouches for it: in the
 per-tenant layout only the tenant's own principals may write its ack topic,
-so a report naming another tenant's namespace is dropped (and counted)."""
+so a report naming another tenant's namespace is dropped (and counted). Within
+that, each report is signed by the SDK (noreboot/reporter.py): `mac`, keyed
+with the Kafka password of the token's principal named in `principal`; the
+password is derived here as the API derived it, and a report not signed by a
+live token of the namespace it names is dropped, so a token cannot report for
+another namespace (nor, in the shared layout, another tenant)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import operator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
 from typing import Any
 
-from django.db import connection
+from django.db import DataError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.configs.events import tenant_of_ack_topic
+from apps.configs.values import config_value_check
+from apps.errors import InvalidInput
 from apps.fleet.models import Apply, Instance
 from apps.metrics import ACK_REPORTS_DROPPED, ACK_REPORTS_STORED
-from apps.tenants.models import Namespace
+from apps.tenants.kafka_principals import PRINCIPAL_PREFIX, principal_name, principal_password
+from apps.tenants.models import Namespace, ServiceToken
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +42,7 @@ MAX_LABELS = 20
 MAX_LABEL_LENGTH = 100
 MAX_REJECTED = 50
 MAX_REASON_LENGTH = 500
+MAX_BIGINT = 2**63 - 1
 
 
 class Malformed(ValueError):
@@ -46,6 +60,8 @@ class Report:
     rejected: list[dict]
     sdk: str
     reported_at: datetime
+    principal: str
+    mac: str
 
 
 def _text(payload: dict, key: str, *, limit: int, required: bool = True) -> str:
@@ -58,13 +74,16 @@ def _text(payload: dict, key: str, *, limit: int, required: bool = True) -> str:
 
 
 def _integer(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise Malformed(f"{what} must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_BIGINT:
+        raise Malformed(f"{what} must be a non-negative 64-bit integer")
     return value
 
 
 def _time(value: Any, what: str) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, such as month 13
+        parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise Malformed(f"{what} must be an RFC 3339 time with a zone")
     return parsed
@@ -96,6 +115,12 @@ def _rejected(value: Any) -> list[dict]:
 
 def report_parse(payload: dict) -> Report:
     """The report in `payload`; raises Malformed."""
+    try:
+        # Every string of it (label keys, reasons too) must be text PostgreSQL can
+        # store: one NUL would otherwise fail the whole batch's statement.
+        config_value_check(payload)
+    except InvalidInput as error:
+        raise Malformed(f"{error.message} {' '.join(error.fields['value'])}") from None
     return Report(
         instance_id=_text(payload, "instance_id", limit=100),
         namespace=_text(payload, "namespace", limit=200),
@@ -106,6 +131,9 @@ def report_parse(payload: dict) -> Report:
         rejected=_rejected(payload.get("rejected", [])),
         sdk=_text(payload, "sdk", limit=40, required=False),
         reported_at=_time(payload.get("reported_at"), "reported_at"),
+        # Missing from an unsigned report, which is dropped as such.
+        principal=_text(payload, "principal", limit=100, required=False),
+        mac=_text(payload, "mac", limit=64, required=False),
     )
 
 
@@ -115,20 +143,21 @@ def _drop(reason: str, count: int = 1) -> None:
 
 def reports_store(messages: list[tuple[str, dict]]) -> int:
     """Store a batch of (topic, report) messages; returns how many were stored."""
-    parsed: list[tuple[str, Report]] = []
+    parsed: list[tuple[str, Report, dict]] = []
     for topic, payload in messages:
         try:
-            parsed.append((topic, report_parse(payload)))
-        except (Malformed, KeyError) as exc:
+            parsed.append((topic, report_parse(payload), payload))
+        except Malformed as exc:
             logger.warning("dropped a malformed report from %s: %s", topic, exc)
             _drop("malformed")
     namespaces = dict(
-        Namespace.objects.filter(path__in={report.namespace for _, report in parsed}).values_list("path", "pk")
+        Namespace.objects.filter(path__in={report.namespace for _, report, _ in parsed}).values_list("path", "pk")
     )
+    signers = _signers({report.principal for _, report, _ in parsed})
     now = timezone.now()
     # One row per (namespace, instance): the newest report of the batch wins.
     latest: dict[tuple[int, str], Report] = {}
-    for topic, report in parsed:
+    for topic, report, payload in parsed:
         tenant = tenant_of_ack_topic(topic)
         if tenant is not None and report.namespace.partition("/")[0] != tenant:
             logger.warning("dropped a report from %s naming %s, outside its tenant", topic, report.namespace)
@@ -138,13 +167,72 @@ def reports_store(messages: list[tuple[str, dict]]) -> int:
         if namespace_id is None:
             _drop("unknown_namespace")
             continue
+        if not _signed_for_its_namespace(report, payload, signers):
+            logger.warning("dropped a report of %s not signed by a token of that namespace", report.namespace)
+            _drop("unauthenticated")
+            continue
         key = (namespace_id, report.instance_id)
         if key not in latest or latest[key].reported_at <= report.reported_at:
             latest[key] = report
-    if latest:
-        _store_batch(latest, now)
-        ACK_REPORTS_STORED.inc(len(latest))
-    return len(latest)
+    stored = _store(latest, now)
+    ACK_REPORTS_STORED.inc(stored)
+    return stored
+
+
+def report_mac(password: str, payload: dict) -> str:
+    """What the SDK signs: the report but its `mac`, as sorted, compact, ASCII JSON."""
+    canonical = json.dumps({key: value for key, value in payload.items() if key != "mac"}, sort_keys=True,
+                           separators=(",", ":"))
+    return hmac.new(password.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def _signers(principals: set[str]) -> dict[str, tuple[str, str]]:
+    """Principal name -> (its live token's namespace path, its Kafka password)."""
+    # A principal is named after the start of its token's hash (kafka_principals.principal_name).
+    heads = [Q(secret_hash__startswith=name.removeprefix(PRINCIPAL_PREFIX))
+             for name in principals if name.startswith(PRINCIPAL_PREFIX) and len(name) > len(PRINCIPAL_PREFIX)]
+    if not heads:
+        return {}
+    tokens = ServiceToken.objects.filter(reduce(operator.or_, heads), revoked_at__isnull=True).values_list(
+        "secret_hash", "kafka_credential_generation", "namespace__path"
+    )
+    signers = {}
+    for secret_hash, generation, path in tokens:
+        name = principal_name(secret_hash)
+        if name in principals:
+            signers[name] = (path, principal_password(name, generation))
+    return signers
+
+
+def _signed_for_its_namespace(report: Report, payload: dict, signers: dict[str, tuple[str, str]]) -> bool:
+    signer = signers.get(report.principal)
+    if signer is None or signer[0] != report.namespace:
+        return False
+    return hmac.compare_digest(report_mac(signer[1], payload), report.mac)
+
+
+def _store(latest: dict[tuple[int, str], Report], now: datetime) -> int:
+    """Store the batch in one statement; should PostgreSQL refuse its data
+    anyway, store the reports one by one and drop only those it refuses, so
+    that no report can hold the batch back (the collector would retry it forever)."""
+    if not latest:
+        return 0
+    try:
+        with transaction.atomic():
+            _store_batch(latest, now)
+        return len(latest)
+    except DataError:
+        logger.warning("PostgreSQL refused a batch of %d reports; storing them one by one", len(latest))
+    stored = 0
+    for key, report in latest.items():
+        try:
+            with transaction.atomic():
+                _store_batch({key: report}, now)
+            stored += 1
+        except DataError as exc:
+            logger.warning("dropped a report of %s that PostgreSQL refused: %s", report.instance_id, exc)
+            _drop("unstorable")
+    return stored
 
 
 def _store_batch(latest: dict[tuple[int, str], Report], now: datetime) -> None:

@@ -19,10 +19,13 @@ class LabelsField(serializers.DictField):
 
 
 LABEL_VALUE_MAX = 100
+# Rollout.max_rejected is a PostgreSQL integer.
+MAX_REJECTED_MAX = 2**31 - 1
 
 
 @extend_schema_field({
     "type": "object", "maxProperties": MAX_SELECTOR_LABELS,
+    "propertyNames": {"minLength": 1, "maxLength": LABEL_VALUE_MAX},
     "additionalProperties": {"type": "string", "minLength": 1, "maxLength": LABEL_VALUE_MAX},
 })
 class SelectorLabelsField(serializers.DictField):
@@ -38,6 +41,17 @@ class SelectorLabelsField(serializers.DictField):
             raise serializers.ValidationError("Label values must be strings.")
         if isinstance(data, dict) and len(data) > MAX_SELECTOR_LABELS:
             raise serializers.ValidationError(f"At most {MAX_SELECTOR_LABELS} labels.")
+        # Keys are held to the values' rules (the child's validators refuse NUL and
+        # unpaired surrogates), checked first: a key is never echoed in an error.
+        if isinstance(data, dict):
+            for key in data:
+                try:
+                    self.child.run_validation(key)
+                except serializers.ValidationError:
+                    raise serializers.ValidationError(
+                        f"Label keys must be 1 to {LABEL_VALUE_MAX} characters, with no NUL characters or "
+                        "unpaired surrogates."
+                    ) from None
         return super().to_internal_value(data)
 
 
@@ -54,7 +68,7 @@ class RolloutStageSerializer(StrictInputSerializer):
 
 class RolloutAutoRollbackSerializer(StrictInputSerializer):
     max_rejected = serializers.IntegerField(
-        min_value=0, required=False, default=0,
+        min_value=0, max_value=MAX_REJECTED_MAX, required=False, default=0,
         help_text="Roll back once more instances than this reject the candidate.",
     )
 
@@ -128,6 +142,10 @@ class InstancesQuerySerializer(serializers.Serializer):
         child=serializers.RegexField(LABEL_FILTER_PATTERN), required=False, default=list,
         help_text="key=value; repeat for several (all must match).",
     )
+
+    def labels(self) -> dict[str, str]:
+        """The validated filter as {key: value}."""
+        return dict(item.split("=", 1) for item in self.validated_data["label"])
 
 
 class ConvergenceTimeSerializer(serializers.Serializer):

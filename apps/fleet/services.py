@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.change_context import ChangeContext
+from apps.configs.definitions import value_for_storage
 from apps.configs.events import ConfigEvent
 from apps.configs.lineage import database_epoch
 from apps.configs.outbox import outbox_enqueue
@@ -74,6 +75,9 @@ def rollout_start(
     stable = config_current(namespace, name)  # 404 for a config that does not exist
     if stable.is_secret:
         raise InvalidInput("A secret cannot be rolled out: its values never travel on Kafka.")
+    # The candidate becomes the stable value at 100 %: it must pass the schema check a
+    # write of it would (400 schema_violation), before any instance is served it.
+    value_for_storage(namespace=namespace, name=name, value=value)
     if Rollout.objects.filter(namespace=namespace, name=name, state=Rollout.State.RUNNING).exists():
         raise Conflict(f"{name!r} has a running rollout already; promote or abort it first.")
     rollout = Rollout.objects.create(

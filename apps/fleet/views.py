@@ -28,7 +28,7 @@ class NamespaceInstancesView(NamespaceScopedView):
     def get(self, request, tenant, environment, service):
         query = InstancesQuerySerializer(data={"label": request.query_params.getlist("label")})
         query.is_valid(raise_exception=True)
-        labels = dict(item.split("=", 1) for item in query.validated_data["label"])
+        labels = query.labels()
         revision = self.namespace.revision
         stale_since = selectors.stale_before()
         instances = []

@@ -25,20 +25,28 @@ def run(bench: Bench) -> None:
     from django.utils import timezone
     from noreboot.api import KafkaCredentials
     from noreboot.effective import EffectiveValues
-    from noreboot.reporter import Reporter
+    from noreboot.reporter import Reporter, report_mac
     from noreboot.snapshot import Snapshot
     from noreboot.store import SnapshotStore
 
+    from apps.change_context import ChangeContext
     from apps.configs.events import ack_topic_for_tenant, config_topic_partitions
     from apps.configs.lineage import database_epoch
     from apps.configs.publisher import ConfigEventConsumer, platform_client_config, topic_ensure
     from apps.fleet.collector import AckCollector
     from apps.fleet.models import Apply, Instance
+    from apps.tenants.kafka_principals import principal_name, principal_password
+    from apps.tenants.services import service_token_create, service_token_revoke
 
     namespace = bench.fx["namespaces"]["prop"]
     topic = ack_topic_for_tenant(namespace.tenant.slug)
     topic_ensure(topic, config_topic_partitions())
     prefix = f"bench-acks-{uuid.uuid4().hex[:8]}-"
+    # Reports are signed as the SDK signs them (the collector drops the others).
+    context = ChangeContext(actor=None, request_id="bench-acks")
+    token, _ = service_token_create(namespace=namespace, name=f"{prefix}sdk", context=context)
+    principal = principal_name(token.secret_hash)
+    password = principal_password(principal, token.kafka_credential_generation)
 
     def collector() -> None:
         count = bench.cfg["ack_reports"]
@@ -47,11 +55,13 @@ def run(bench: Bench) -> None:
         producer = Producer({**platform_client_config(), "linger.ms": 20, "client.id": "noreboot-bench-acks"})
         for number in range(count):
             instance = f"{prefix}{number % INSTANCES}"
-            producer.produce(topic, key=instance.encode(), value=json.dumps({
+            report = {
                 "instance_id": instance, "namespace": namespace.path, "labels": {"region": "eu1"},
                 "revision": number // INSTANCES + 1, "epoch": epoch, "applied_at": started.isoformat(), "rejected": [],
-                "sdk": "bench", "reported_at": timezone.now().isoformat(),
-            }).encode())
+                "sdk": "bench", "reported_at": timezone.now().isoformat(), "principal": principal,
+            }
+            producer.produce(topic, key=instance.encode(),
+                             value=json.dumps({**report, "mac": report_mac(password, report)}).encode())
             producer.poll(0)
         producer.flush(30)
         stop = threading.Event()
@@ -78,6 +88,7 @@ def run(bench: Bench) -> None:
                      lost=count - stored + INSTANCES - rows)
         Apply.objects.filter(instance_id__startswith=prefix).delete()
         Instance.objects.filter(instance_id__startswith=prefix).delete()
+        service_token_revoke(token=token, context=context)
         connection.close()
 
     def sdk_report() -> None:

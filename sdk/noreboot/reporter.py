@@ -5,8 +5,16 @@ after every applied or refused revision, and every ``interval`` seconds.
 A report is one ``produce`` call on the token's own Kafka principal, which
 may write only its tenant's ack topic. It never blocks the client: a report
 that cannot be queued or delivered is dropped and counted (``dropped``), and
-the next one says everything again."""
+the next one says everything again.
 
+Each report is signed: ``principal`` names the token's Kafka principal and
+``mac`` is HMAC-SHA256 (hex), keyed with that principal's password, of the
+report without ``mac`` as JSON with sorted keys, no spaces and non-ASCII
+escaped. The collector derives the password too and keeps only reports signed
+for their own namespace, so a token cannot report for another namespace."""
+
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -28,6 +36,13 @@ try:
     SDK_VERSION = f"noreboot-python/{version('noreboot')}"
 except PackageNotFoundError:  # run from a source tree that is not installed
     SDK_VERSION = "noreboot-python"
+
+
+def report_mac(password: str, report: dict[str, Any]) -> str:
+    """The ``mac`` of a report (every field but ``mac`` itself)."""
+    body = {key: value for key, value in report.items() if key != "mac"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(password.encode(), canonical, hashlib.sha256).hexdigest()
 
 
 def _rfc3339(timestamp: float) -> str:
@@ -96,6 +111,9 @@ class Reporter:
             self._drop("no Kafka credentials yet")
             return
         report = self.report()
+        assert self._credentials is not None  # set with the producer
+        report["principal"] = self._credentials.username
+        report["mac"] = report_mac(self._credentials.password, report)
         try:
             self._producer.produce(
                 self._topic, key=self._effective.instance_id.encode(),

@@ -8,7 +8,7 @@ from noreboot import ConfigClient
 from noreboot.api import KafkaCredentials
 from noreboot.cache import SnapshotCache
 from noreboot.effective import EffectiveValues
-from noreboot.reporter import Reporter
+from noreboot.reporter import Reporter, report_mac
 from noreboot.rollout import cohort_bucket, in_cohort, labels_from_env
 from noreboot.snapshot import snapshot_from_configs
 from noreboot.store import SnapshotStore
@@ -117,7 +117,7 @@ CREDENTIALS = KafkaCredentials(bootstrap_servers="127.0.0.1:9", security_protoco
                                ca_pem="", ack_topic="config_acks.acme")
 
 
-def test_reporter__start_change_and_quiet__one_produce_per_report_and_only_when_due():
+def test_reporter__start_change_and_quiet__one_signed_produce_per_report_and_only_when_due():
     producers = []
     effective = EffectiveValues("i-1", {"region": "eu1"})
     store = store_with(effective, limit=50)
@@ -136,6 +136,8 @@ def test_reporter__start_change_and_quiet__one_produce_per_report_and_only_when_
         "instance_id": "i-1", "namespace": NAMESPACE, "labels": {"region": "eu1"}, "revision": 2, "rejected": [],
     }
     assert "group.id" not in producers[0].config
+    # Signed with the principal's password, which the collector derives too.
+    assert report["principal"] == "u" and report["mac"] == report_mac("p", report)
 
 
 def test_reporter__queue_full__dropped_and_counted_never_raised():

@@ -5,7 +5,6 @@ side to promote values from one to the other."""
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -17,12 +16,13 @@ from django.views.decorators.http import require_http_methods
 from apps.change_context import ChangeContext
 from apps.changes import change_requests, promotion, selectors, services
 from apps.changes.models import ChangeRequest
+from apps.changes.serializers import CompareQuerySerializer
 from apps.configs.selectors import active_configs
-from apps.configs.values import values_identical
+from apps.configs.values import config_value_from_text, values_identical
 from apps.dashboard.diffs import ValueDiff
 from apps.dashboard.forms import canonical_json
 from apps.dashboard.views.pages import NamespaceAccess, error_page, namespace_page
-from apps.errors import DomainError
+from apps.errors import DomainError, NotFound
 from apps.tenants.roles import Role
 from apps.tenants.selectors import namespaces_visible_to
 
@@ -61,9 +61,9 @@ def namespace_edit_several(request, access: NamespaceAccess):
         for row, config in zip(rows, configs, strict=True):
             row["text"] = request.POST.get(f"value-{config.name}", row["text"])
             try:
-                value = json.loads(row["text"])
-            except ValueError:
-                row["error"] = "Not JSON (a string needs quotes)."
+                value = config_value_from_text(row["text"])
+            except DomainError as refused:
+                row["error"] = " ".join(refused.fields["value"])
                 continue
             if not values_identical(value, config.value):
                 changes.append(services.ChangeInput(namespace=access.namespace.path, name=config.name, op="set",
@@ -137,6 +137,12 @@ def namespaces_compare(request):
     context = {"paths": visible, "source": source_path, "target": target_path, "rows": None}
     if not (source_path and target_path):
         return render(request, "dashboard/compare.html", context)
+    query = CompareQuerySerializer(data={"from": source_path, "to": target_path})
+    if not query.is_valid():
+        # Checked as the API checks them: text the database cannot hold never reaches a query.
+        context["errors"] = [f"{field.capitalize()}: {message}" for field, messages in query.errors.items()
+                             for message in messages]
+        return render(request, "dashboard/compare.html", context, status=400)
     try:
         source = selectors.namespace_by_path(request.user, source_path, Role.VIEWER)
         target = selectors.namespace_by_path(request.user, target_path, Role.VIEWER)
@@ -147,7 +153,8 @@ def namespaces_compare(request):
             compare_again = f"{reverse('dashboard:compare')}?{urlencode({'from': source.path, 'to': target.path})}"
             return redirect(_made(request, made) or compare_again)
     except DomainError as error:
-        if request.method == "GET":
+        # An invisible namespace is a 404 page whatever the method, as in the API.
+        if request.method == "GET" or isinstance(error, NotFound):
             return error_page(request, error)
         # A refused promotion (nothing differs, no editor role, changed meanwhile) is told on the page.
         messages.error(request, error.message)

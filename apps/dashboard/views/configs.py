@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from apps.change_context import ChangeContext
 from apps.configs.definitions import config_schema_violations, config_shown_value, definition_get
 from apps.configs.models import Configuration, config_name_validator
-from apps.configs.secrets import secret_masked_value
+from apps.configs.secrets import secret_proposed_mask
 from apps.configs.selectors import config_latest, config_version_to_create
 from apps.configs.services import config_delete, config_set
 from apps.dashboard.diffs import ValueDiff
@@ -65,7 +65,7 @@ def _change_page(request, access: NamespaceAccess, *, form: ConfigChangeForm, na
 
 
 def _diff_from(current: Configuration | None, value, *, secret: bool = False) -> ValueDiff:
-    after = secret_masked_value(value) if secret or (current is not None and current.is_secret) else value
+    after = secret_proposed_mask() if secret or (current is not None and current.is_secret) else value
     return ValueDiff(before=config_shown_value(current), after=after, before_exists=current is not None)
 
 

@@ -11,9 +11,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.change_context import ChangeContext
 from apps.dashboard.forms import RolloutActionForm
 from apps.dashboard.views.pages import NamespaceAccess, error_page, form_write, namespace_page, production_confirmed
-from apps.errors import NotFound, PermissionDenied
+from apps.errors import InvalidInput, NotFound, PermissionDenied
 from apps.fleet import selectors
 from apps.fleet.models import Rollout
+from apps.fleet.serializers import InstancesQuerySerializer
 from apps.fleet.services import rollout_promote, rollout_withdraw
 from apps.tenants.roles import Role
 
@@ -24,7 +25,15 @@ PERCENT_COLOURS = {"p50": "#2e7d32", "p90": "#f9a825", "p99": "#ef6c00", "p100":
 
 
 def _labels_filter(request) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in request.GET.getlist("label") if "=" in item)
+    """The label filter, held to the API's rules (InvalidInput otherwise); an
+    emptied filter box filters nothing."""
+    query = InstancesQuerySerializer(data={"label": [item for item in request.GET.getlist("label") if item]})
+    if not query.is_valid():
+        raise InvalidInput(
+            "The label filter must be key=value: a key of 1 to 100 characters and a value of at most 100, "
+            "with no NUL characters or unpaired surrogates."
+        )
+    return query.labels()
 
 
 def convergence_chart(namespace) -> dict:
@@ -60,7 +69,10 @@ def convergence_chart(namespace) -> dict:
 @namespace_page(Role.VIEWER)
 def namespace_fleet(request, access: NamespaceAccess):
     namespace = access.namespace
-    labels = _labels_filter(request)
+    try:
+        labels = _labels_filter(request)
+    except InvalidInput as error:
+        return error_page(request, error)
     stale_since = selectors.stale_before()
     instances = list(selectors.namespace_instances(namespace, labels=labels))
     summary = dict.fromkeys(selectors.STATUSES, 0)

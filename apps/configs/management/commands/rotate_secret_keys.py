@@ -1,12 +1,19 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from apps.changes.change_requests import change_requests_reencrypt
 from apps.configs.models import Configuration
 from apps.configs.secrets import newest_key_id, secret_reencrypt
 
 
 def rotate_batch(batch_size: int) -> int:
-    """Re-encrypt up to batch_size secret versions not under the newest key; how many were."""
+    """Re-encrypt up to batch_size secret versions and up to batch_size change
+    requests with proposed secrets (the other rows holding one) not under the
+    newest key; how many were."""
+    return _versions_batch(batch_size) + change_requests_reencrypt(batch_size=batch_size)
+
+
+def _versions_batch(batch_size: int) -> int:
     newest = newest_key_id()
     with transaction.atomic():
         # SKIP LOCKED: two runs at once share the work instead of waiting on each other.
@@ -27,7 +34,8 @@ def rotate_batch(batch_size: int) -> int:
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored secret version under the newest key of NOREBOOT_SECRET_KEYS, in batches. "
+        "Re-encrypt every stored secret version, and every secret proposed in a change request, under the "
+        "newest key of NOREBOOT_SECRET_KEYS, in batches. "
         "Resumable and idempotent: versions already under the newest key are skipped. Remove an old key "
         "from the ring only after a run that ends with nothing left."
     )
@@ -41,5 +49,5 @@ class Command(BaseCommand):
         total = 0
         while rotated := rotate_batch(batch_size):
             total += rotated
-            self.stdout.write(f"re-encrypted {total} secret versions so far")
-        self.stdout.write(f"done: {total} secret versions re-encrypted under key {newest_key_id()}")
+            self.stdout.write(f"re-encrypted {total} secret versions and change requests so far")
+        self.stdout.write(f"done: {total} secret versions and change requests re-encrypted under key {newest_key_id()}")
