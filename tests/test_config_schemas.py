@@ -94,7 +94,7 @@ def test_schema_put__viewer__403_and_other_tenant_404(editor, make_user, make_na
     [
         ([], "a schema is a JSON object"),
         ({"type": "no-such-type"}, "not a valid JSON Schema"),
-        ({"$ref": "https://example.com/schema.json"}, "points outside the schema"),
+        ({"$ref": "https://schemas.example.invalid/schema.json"}, "points outside the schema"),
         ({"properties": {"a": {"$ref": "other.json#/x"}}}, "points outside the schema"),
         ({"$ref": "#/$defs/missing"}, "a reference cannot be followed"),
         ({"$ref": "#"}, "a reference cannot be followed"),
