@@ -13,12 +13,12 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from noreboot.reporter import report_mac
 
 from apps.audit.models import AuditEvent
 from apps.configs.events import ack_topic_for_tenant
-from apps.configs.publisher import topic_partition_count
+from apps.configs.publisher import platform_client_config, topic_partition_count
 from apps.configs.services import config_set
 from apps.fleet.cohort import cohort_bucket
 from apps.fleet.models import Instance
@@ -207,6 +207,48 @@ def test_fleet__20_clients_in_4_processes__current_within_2s_converge_roll_out_2
     assert sorted(instance for instance, status in statuses.items() if status == "stale") == [
         f"p3-c{number}" for number in range(5)
     ]
+
+
+def ack_topic_reports(tenant: str) -> list[dict]:
+    """Every report on the tenant's ack topic so far, read as the platform principal."""
+    topic = ack_topic_for_tenant(tenant)
+    consumer = Consumer({**platform_client_config(), "group.id": f"test-{uuid.uuid4()}", "enable.auto.commit": False})
+    try:
+        partitions = [TopicPartition(topic, number) for number in range(topic_partition_count(topic))]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+        consumer.assign([TopicPartition(topic, tp.partition, OFFSET_BEGINNING) for tp in partitions])
+        reports, left = [], {partition for partition, end in ends.items() if end > 0}
+        deadline = time.monotonic() + 10
+        while left and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            reports.append(json.loads(message.value()))
+            if message.offset() + 1 >= ends[message.partition()]:
+                left.discard(message.partition())
+        return reports
+    finally:
+        consumer.close()
+
+
+def test_collector__killed_while_clients_apply_a_change__its_restart_stores_what_they_reported(fleet):
+    (clients,) = fleet.start([5], ["region=eu1"])
+    wait_until(lambda: fleet.all_current(5), fleet.diagnosis)
+    fleet.collector.kill()
+
+    assert fleet.api.put(f"{fleet.path}/configs/limit/", {"value": 61}, format="json").status_code == 201
+    fleet.namespace.refresh_from_db()
+    revision = fleet.namespace.revision
+    wait_until(lambda: set(clients.read("limit").values()) == {61}, "the clients reading 61")
+    # Their reports of the change are on Kafka, and nothing will report again.
+    wait_until(lambda: {report["instance_id"] for report in ack_topic_reports(fleet.namespace.tenant.slug)
+                        if report["revision"] >= revision} == set(clients.instance_ids), "the reports on Kafka")
+    clients.close()
+    assert not Instance.objects.filter(namespace=fleet.namespace, revision__gte=revision).exists()
+
+    fleet.collector.start()  # the same consumer group, from its committed offsets
+    wait_until(lambda: Instance.objects.filter(namespace=fleet.namespace, revision__gte=revision).count() == 5,
+               fleet.diagnosis)
 
 
 def test_rollouts__eu1_selector_then_a_candidate_every_validator_refuses__only_eu1_then_rolled_back(fleet):
