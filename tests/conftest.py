@@ -167,7 +167,8 @@ def relay(transactional_db, settings):
     process = RelayProcess(settings.DATABASES["default"]["NAME"])
     process.start()
     yield process
-    process.stop()
+    # Shown beside a failing test's report (pytest keeps passing tests' output to itself).
+    print(f"relay output:\n{process.stop()}")
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ def worker(transactional_db, settings, relay):
 
     yield start
     for process in started:
-        process.stop()
+        print(f"webhook worker output:\n{process.stop()}")
 
 
 def settled_log(client, namespace, webhook_id: int, count: int, timeout: float = 10) -> list[dict]:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -348,7 +348,12 @@ class ConfigEventConsumer:
             committed = consumer.committed(partitions, timeout=10)
             start_ms = int(self._start_time().timestamp() * 1000)
             fresh = [TopicPartition(p.topic, p.partition, start_ms) for p in committed if p.offset < 0]
-            # No message at or after the time: the end (librdkafka's -1).
+            # Ends read before the lookup by time: a partition with no message
+            # at or after the time starts at its end as it was then. The
+            # logical end would be resolved later, when fetching starts, and
+            # skip what a producer wrote in between (a new tenant's topic is
+            # often found between its creation and its first events).
+            ends = {(p.topic, p.partition): consumer.get_watermark_offsets(p, timeout=10)[1] for p in fresh}
             starts = {(p.topic, p.partition): p.offset for p in consumer.offsets_for_times(fresh, timeout=10)}
         except KafkaException as exc:
             # auto.offset.reset=earliest then applies: old events are read and
@@ -356,10 +361,10 @@ class ConfigEventConsumer:
             logger.warning("start offsets not found (%s); reading from the earliest", exc)
             return
         for partition in partitions:
-            if (partition.topic, partition.partition) in starts:
-                partition.offset = starts[(partition.topic, partition.partition)]
-                if partition.offset < 0:
-                    partition.offset = OFFSET_END
+            key = (partition.topic, partition.partition)
+            if key in starts:
+                # librdkafka's -1: no message at or after the time.
+                partition.offset = starts[key] if starts[key] >= 0 else ends[key]
         consumer.incremental_assign(partitions)
 
     def poll(self, max_messages: int, timeout: float) -> list[dict]:
