@@ -6,9 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
 from apps.audit.models import AuditEvent
 from apps.change_context import ChangeContext
+from apps.sql_batch import SqlBatch, jsonb
 from apps.tenants.models import Namespace, Tenant
+
+_INSERT = (
+    f"INSERT INTO {AuditEvent._meta.db_table} (occurred_at, actor_id, actor_username, action, tenant_id, "
+    "namespace_id, target, before, after, request_id, source_ip, changeset_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)"
+)
 
 
 def audit_record(
@@ -20,17 +29,16 @@ def audit_record(
     target: str = "",
     before: Any = None,
     after: Any = None,
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        actor=context.actor_user,
-        actor_username=context.actor_username,
-        action=action,
-        tenant=tenant or (namespace.tenant if namespace else None),
-        namespace=namespace,
-        target=target,
-        before=before,
-        after=after,
-        request_id=context.request_id,
-        source_ip=context.source_ip,
-        changeset_id=context.changeset_id,
-    )
+    batch: SqlBatch | None = None,
+) -> None:
+    """Record the event, or add it to `batch`, which the caller sends with the change."""
+    actor = context.actor_user
+    statements = batch if batch is not None else SqlBatch()
+    statements.add(_INSERT, [
+        timezone.now(), actor.pk if actor is not None else None, context.actor_username, str(action),
+        tenant.pk if tenant is not None else namespace.tenant_id if namespace is not None else None,
+        namespace.pk if namespace is not None else None, target, jsonb(before), jsonb(after),
+        context.request_id, context.source_ip, context.changeset_id,
+    ])
+    if batch is None:
+        statements.execute()

@@ -36,14 +36,14 @@ def definition_get(namespace: Namespace, name: str) -> ConfigDefinition | None:
     return ConfigDefinition.objects.filter(namespace=namespace, name=name).first()
 
 
-def definition_set_secret(*, namespace: Namespace, name: str, secret: bool, live: bool) -> None:
+def definition_set_secret(*, namespace: Namespace, name: str, secret: bool, live: bool) -> ConfigDefinition:
     """Record whether a name holds a secret, as its creating write says. A live
     plain config stays plain (its history is in the clear), and a name that held
     a secret stays secret, deleted or not: a rollback to one of its versions
     must never write the secret into a plain row."""
     definition, _ = ConfigDefinition.objects.get_or_create(namespace=namespace, name=name)
     if definition.secret == secret:
-        return
+        return definition
     if live or definition.secret:
         raise Conflict(
             f"{name} {'holds' if definition.secret else 'does not hold'} a secret; that is decided when it is "
@@ -52,12 +52,17 @@ def definition_set_secret(*, namespace: Namespace, name: str, secret: bool, live
         )
     definition.secret = secret
     definition.save(update_fields=["secret"])
+    return definition
 
 
 def value_for_storage(*, namespace: Namespace, name: str, value: Any) -> StoredValue:
     """A new value in the form it is stored in, after the config's schema accepted
     it (SchemaViolation otherwise): the value itself, or a secret's envelope."""
-    definition = definition_get(namespace, name)
+    return stored_value(definition_get(namespace, name), namespace=namespace, name=name, value=value)
+
+
+def stored_value(definition: ConfigDefinition | None, *, namespace: Namespace, name: str, value: Any) -> StoredValue:
+    """value_for_storage with the definition already read (the write funnel reads it with the latest version)."""
     if definition is None:
         return StoredValue(value, False, None)
     schema_enforce(definition.schema, value, secret=definition.secret)

@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Sum
 
 from apps.configs.models import Configuration
 from apps.configs.values import config_value_size
 from apps.errors import InvalidInput
+from apps.sql_batch import SqlBatch
 from apps.tenants.models import Namespace
 
 
@@ -21,28 +20,25 @@ def _size(value: Any) -> int:
     return 0 if value is None else config_value_size(value)
 
 
-def value_bytes_charge(*, namespace: Namespace, before: Any, after: Any) -> None:
+def value_bytes_charge(
+    *, namespace: Namespace, held: int, tenant_held: int, before: Any, after: Any, batch: SqlBatch
+) -> None:
     """Account for a live value replaced (None: absent) and refuse a change that
     grows the namespace or its tenant past its budget. A change that shrinks is
-    always allowed, so a namespace over a lowered budget can be cleaned up."""
+    always allowed, so a namespace over a lowered budget can be cleaned up.
+    `held` and `tenant_held` are the bytes read under this transaction's
+    namespace lock; the update goes out with the rest of the write's batch."""
     delta = _size(after) - _size(before)
     if delta == 0:
         return
-    # The namespace row is already locked by this transaction's revision bump.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE tenants_namespace SET value_bytes = value_bytes + %s WHERE id = %s RETURNING value_bytes",
-            [delta, namespace.pk],
-        )
-        (namespace_bytes,) = cursor.fetchone()
-    if delta < 0:
-        return
-    _refuse_over(namespace_bytes, settings.NAMESPACE_VALUE_BYTES_MAX, "namespace", "NOREBOOT_NAMESPACE_MAX_BYTES")
-    # Other namespaces of the tenant are not locked: concurrent writers there can
-    # overshoot the tenant budget by at most one value each, which is the price
-    # of not serialising every write of a tenant.
-    tenant_bytes = Namespace.objects.filter(tenant_id=namespace.tenant_id).aggregate(total=Sum("value_bytes"))["total"]
-    _refuse_over(tenant_bytes, settings.TENANT_VALUE_BYTES_MAX, "tenant", "NOREBOOT_TENANT_MAX_BYTES")
+    if delta > 0:
+        _refuse_over(held + delta, settings.NAMESPACE_VALUE_BYTES_MAX, "namespace", "NOREBOOT_NAMESPACE_MAX_BYTES")
+        # Other namespaces of the tenant are not locked: concurrent writers there can
+        # overshoot the tenant budget by at most one value each, which is the price
+        # of not serialising every write of a tenant.
+        _refuse_over(tenant_held + delta, settings.TENANT_VALUE_BYTES_MAX, "tenant", "NOREBOOT_TENANT_MAX_BYTES")
+    batch.add(f"UPDATE {Namespace._meta.db_table} SET value_bytes = value_bytes + %s WHERE id = %s",
+              [delta, namespace.pk])
 
 
 def _refuse_over(held: int, budget: int, scope: str, setting: str) -> None:
@@ -54,12 +50,14 @@ def _refuse_over(held: int, budget: int, scope: str, setting: str) -> None:
         )
 
 
-def history_trim(*, namespace: Namespace, name: str, newest_version: int) -> None:
+def history_trim(*, namespace: Namespace, name: str, newest_version: int, batch: SqlBatch) -> None:
     """Keep the newest CONFIG_HISTORY_MAX versions of a config (0 keeps all).
     Audit events are never trimmed: they keep every before and after."""
     keep = settings.CONFIG_HISTORY_MAX
     if keep <= 0 or newest_version <= keep:
         return
-    Configuration.objects.filter(
-        namespace=namespace, name=name, version__lte=newest_version - keep, is_active=False
-    ).delete()
+    batch.add(
+        f"DELETE FROM {Configuration._meta.db_table} WHERE namespace_id = %s AND name = %s AND version <= %s "
+        "AND NOT is_active",
+        [namespace.pk, name, newest_version - keep],
+    )

@@ -15,23 +15,30 @@ from django.utils import timezone
 
 from apps.configs.events import ConfigEvent, route_for
 from apps.configs.models import OutboxEvent
+from apps.sql_batch import SqlBatch, jsonb
 from apps.tenants.models import Namespace
 
 OUTBOX_CHANNEL = "outbox_events"
 
 
-def outbox_enqueue(*, namespace: Namespace, event: ConfigEvent) -> OutboxEvent:
+_INSERT_CONFIG_EVENT = (
+    f"INSERT INTO {OutboxEvent._meta.db_table} (kind, namespace_id, revision, topic, key, payload, request_id, "
+    "created_at) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+)
+_WAKE_RELAY = "SELECT pg_notify(%s, '')"
+
+
+def outbox_enqueue(*, namespace: Namespace, event: ConfigEvent, batch: SqlBatch | None = None) -> None:
+    """Enqueue the event, or add it to `batch`, which the caller sends with the change."""
     route = route_for(namespace)
-    row = OutboxEvent.objects.create(
-        namespace=namespace,
-        revision=event.revision,
-        topic=route.topic,
-        key=route.key,
-        payload=event.to_payload(),
-        request_id=event.request_id,
-    )
-    _wake_relay()
-    return row
+    statements = batch if batch is not None else SqlBatch()
+    statements.add(_INSERT_CONFIG_EVENT, [
+        OutboxEvent.Kind.CONFIG_EVENT.value, namespace.pk, event.revision, route.topic, route.key,
+        jsonb(event.to_payload()), event.request_id, timezone.now(),
+    ])
+    statements.add(_WAKE_RELAY, [OUTBOX_CHANNEL])
+    if batch is None:
+        statements.execute()
 
 
 def outbox_enqueue_broker_task(task: dict, *, request_id: str = "") -> OutboxEvent:
@@ -44,7 +51,7 @@ def outbox_enqueue_broker_task(task: dict, *, request_id: str = "") -> OutboxEve
 
 def _wake_relay() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [OUTBOX_CHANNEL])
+        cursor.execute(_WAKE_RELAY, [OUTBOX_CHANNEL])
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ a changeset (apps/changes) writes several namespaces that way."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -22,7 +24,7 @@ from apps.configs.definitions import (
     config_shown_value,
     definition_set_secret,
     import_schema_violations,
-    value_for_storage,
+    stored_value,
     values_shown,
 )
 from apps.configs.events import ConfigEvent
@@ -31,9 +33,17 @@ from apps.configs.lineage import database_epoch
 from apps.configs.models import Configuration, config_name_errors
 from apps.configs.outbox import outbox_enqueue
 from apps.configs.values import config_value_check, value_as_stored, values_identical
+from apps.configs.version_rows import (
+    WriteState,
+    namespace_lock,
+    version_deactivate,
+    version_insert,
+    write_state_read,
+)
 from apps.errors import ChangeRequestRequired, InvalidInput, NotFound, PreconditionFailed, SchemaViolation
 from apps.fleet.guard import rollout_guard
 from apps.metrics import CONFIG_WRITES
+from apps.sql_batch import SqlBatch
 from apps.tenants.models import Namespace
 
 
@@ -54,16 +64,17 @@ def namespace_lock_for_write(
     """Lock the namespace and raise its revision by one, for the writes of one
     transaction. A protected namespace takes changes only from an approved
     change request (apps/changes)."""
-    # The UPDATE takes the namespace row lock that serialises every writer of
-    # the namespace until commit, so revision order is commit order; the
-    # protection is read under that lock, so no write slips past a namespace
-    # protected meanwhile.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE tenants_namespace SET revision = revision + 1 WHERE id = %s RETURNING revision, required_approvals",
-            [namespace.pk],
-        )
-        revision, required_approvals = cursor.fetchone()
+    revision, required_approvals = namespace_lock(namespace)
+    return _locked(namespace, revision, required_approvals, through_change_request=through_change_request,
+                   batch=batch)
+
+
+def _locked(
+    namespace: Namespace, revision: int, required_approvals: int, *, through_change_request: bool = False,
+    batch: list[dict] | None = None,
+) -> LockedNamespace:
+    # The protection is read under the lock, so no write slips past a
+    # namespace protected meanwhile.
     if required_approvals and not through_change_request:
         raise ChangeRequestRequired(
             f"{namespace.path} is protected: its changes go through an approved change request.",
@@ -93,38 +104,44 @@ def _check_expected_version(latest: Configuration | None, expected_version: int 
         )
 
 
-def _check_room_for_new_name(namespace: Namespace) -> None:
-    count = Configuration.objects.filter(namespace=namespace, is_active=True).count()
-    if count >= settings.CONFIGS_PER_NAMESPACE_MAX:
+def _check_room_for_new_name(live_count: int) -> None:
+    if live_count >= settings.CONFIGS_PER_NAMESPACE_MAX:
         raise InvalidInput(
-            f"The namespace already holds {count} configs, the most allowed.",
+            f"The namespace already holds {live_count} configs, the most allowed.",
             fields={"name": [f"At most {settings.CONFIGS_PER_NAMESPACE_MAX} configs per namespace."]},
         )
 
 
 def _write_version(
     *,
-    namespace: Namespace,
-    revision: int,
+    locked: LockedNamespace,
+    state: WriteState,
     name: str,
     value: Any,
     tombstone: bool,
-    latest: Configuration | None,
     context: ChangeContext,
     comment: str,
-    batch: list[dict] | None = None,
+    audit_action: AuditEvent.Action,
+    audit_before: Any,
+    audit_after: Callable[[Configuration], Any],
 ) -> Configuration:
     """The one funnel of every versioned write: the checks that must hold on
     every path (the config's JSON Schema) and the stored form (a secret
-    encrypted) are applied here, so no path can skip them."""
-    rollout_guard(namespace=namespace, name=name, context=context)
-    stored = None if tombstone else value_for_storage(namespace=namespace, name=name, value=value)
+    encrypted) are applied here, so no path can skip them. Its rows (the
+    version, the audit and outbox events, the byte count) go to PostgreSQL in
+    one round trip."""
+    namespace, latest = locked.namespace, state.latest
+    if state.rollout_running:
+        rollout_guard(namespace=namespace, name=name, context=context)
+    stored = None if tombstone else stored_value(state.definition, namespace=namespace, name=name, value=value)
     value = None if stored is None else stored.value
-    value_bytes_charge(namespace=namespace, before=_live_value(latest), after=value)
-    if latest is not None and latest.is_active:
-        Configuration.objects.filter(pk=latest.pk).update(is_active=False, updated_at=timezone.now())
-    op = "delete" if tombstone else "upsert"
-    created = Configuration.objects.create(
+    rows = SqlBatch()
+    value_bytes_charge(namespace=namespace, held=state.namespace_bytes, tenant_held=state.tenant_bytes,
+                       before=_live_value(latest), after=value, batch=rows)
+    now = timezone.now()
+    if _is_live(latest):
+        version_deactivate(rows, latest, now)
+    created = Configuration(
         namespace=namespace,
         name=name,
         value=value,
@@ -133,27 +150,34 @@ def _write_version(
         version=(latest.version if latest else 0) + 1,
         is_active=not tombstone,
         is_tombstone=tombstone,
-        revision=revision,
+        revision=locked.revision,
+        created_at=now,
+        updated_at=now,
         created_by=context.actor_user,
         comment=comment,
     )
+    history_trim(namespace=namespace, name=name, newest_version=created.version, batch=rows)
+    op = "delete" if tombstone else "upsert"
     event = ConfigEvent.for_change(
-        namespace=namespace, name=name, value=created.value, version=created.version, revision=revision,
-        epoch=database_epoch(), op=op, changed_at=created.created_at, actor=context.actor_username, request_id=context.request_id,
-        secret=created.is_secret,
+        namespace=namespace, name=name, value=created.value, version=created.version, revision=locked.revision,
+        epoch=state.epoch or database_epoch(), op=op, changed_at=now, actor=context.actor_username,
+        request_id=context.request_id, secret=created.is_secret,
     )
-    if batch is None:
-        outbox_enqueue(namespace=namespace, event=event)
+    if locked.batch is None:
+        outbox_enqueue(namespace=namespace, event=event, batch=rows)
     else:
-        batch.append(event.change())
-    history_trim(namespace=namespace, name=name, newest_version=created.version)
-    tenant = namespace.tenant.slug
+        locked.batch.append(event.change())
+    audit_record(
+        context=context, action=audit_action, namespace=namespace, target=name,
+        before=audit_before, after=audit_after(created), batch=rows,
+    )
+    version_insert(rows, created)
+    (created.pk,) = rows.execute()
+    # As Model.from_db leaves an instance that is in the database.
+    created._state.adding, created._state.db = False, DEFAULT_DB_ALIAS
+    tenant = namespace.path.partition("/")[0]
     transaction.on_commit(lambda: CONFIG_WRITES.labels(tenant=tenant, op=op).inc())
     return created
-
-
-def _latest_version(namespace: Namespace, name: str) -> Configuration | None:
-    return Configuration.objects.filter(namespace=namespace, name=name).order_by("-version").first()
 
 
 def _is_live(latest: Configuration | None) -> bool:
@@ -168,116 +192,110 @@ def _live_shown(latest: Configuration | None) -> Any:
     return config_shown_value(latest) if _is_live(latest) else None
 
 
-def _checked_latest(
-    namespace: Namespace, name: str, expected_version: int | AnyVersion | None, *, must_exist: bool,
-    must_be_live: bool = False
-) -> Configuration | None:
+def _check_state(
+    state: WriteState, namespace: Namespace, name: str, expected_version: int | AnyVersion | None, *,
+    must_exist: bool, must_be_live: bool = False
+) -> None:
     """What every versioned write checks once it holds the namespace lock: the
     config's latest version, against what the caller expected."""
-    latest = _latest_version(namespace, name)
+    latest = state.latest
     if (must_exist and latest is None) or (must_be_live and not _is_live(latest)):
         raise NotFound(f"No config named {name!r} in {namespace.path}.")
     _check_expected_version(latest, expected_version)
-    return latest
+
+
+def _lock_for_one_config(namespace: Namespace, name: str) -> tuple[LockedNamespace, WriteState]:
+    """namespace_lock_for_write and the write's state in one round trip: a
+    transaction that writes one config."""
+    state = write_state_read(namespace, name, lock=True)
+    return _locked(namespace, state.revision, state.required_approvals), state
 
 
 @transaction.atomic
 def config_set(
-    *,
-    namespace: Namespace,
-    name: str,
-    value: Any,
-    context: ChangeContext,
-    comment: str = "",
-    expected_version: int | AnyVersion | None = None,
-    secret: bool | None = None,
+    *, namespace: Namespace, name: str, value: Any, context: ChangeContext, comment: str = "",
+    expected_version: int | AnyVersion | None = None, secret: bool | None = None,
 ) -> Configuration:
-    return config_set_locked(
-        namespace_lock_for_write(namespace), name=name, value=value, context=context, comment=comment,
+    return _set(
+        *_lock_for_one_config(namespace, name), name=name, value=value, context=context, comment=comment,
         expected_version=expected_version, secret=secret,
     )
 
 
 def config_set_locked(
-    locked: LockedNamespace,
-    *,
-    name: str,
-    value: Any,
-    context: ChangeContext,
-    comment: str = "",
-    expected_version: int | AnyVersion | None = None,
-    secret: bool | None = None,
+    locked: LockedNamespace, *, name: str, value: Any, context: ChangeContext, comment: str = "",
+    expected_version: int | AnyVersion | None = None, secret: bool | None = None,
 ) -> Configuration:
     """config_set inside a namespace this transaction already holds (a changeset's
     writes). `secret` (None: as it is) is decided when the config is created."""
+    return _set(
+        locked, write_state_read(locked.namespace, name, lock=False), name=name, value=value, context=context,
+        comment=comment, expected_version=expected_version, secret=secret,
+    )
+
+
+def _set(
+    locked: LockedNamespace, state: WriteState, *, name: str, value: Any, context: ChangeContext, comment: str,
+    expected_version: int | AnyVersion | None, secret: bool | None,
+) -> Configuration:
     namespace = locked.namespace
     config_value_check(value)
     value = value_as_stored(value)
-    latest = _checked_latest(namespace, name, expected_version, must_exist=False)
-    if not _is_live(latest):
-        _check_room_for_new_name(namespace)
+    _check_state(state, namespace, name, expected_version, must_exist=False)
+    live = _is_live(state.latest)
+    if not live:
+        _check_room_for_new_name(state.live_count)
     if secret is not None:
-        definition_set_secret(namespace=namespace, name=name, secret=secret, live=_is_live(latest))
-    created = _write_version(
-        namespace=namespace, revision=locked.revision, name=name, value=value, tombstone=False,
-        latest=latest, context=context, comment=comment, batch=locked.batch,
+        definition = definition_set_secret(namespace=namespace, name=name, secret=secret, live=live)
+        state = dataclasses.replace(state, definition=definition)
+    return _write_version(
+        locked=locked, state=state, name=name, value=value, tombstone=False, context=context, comment=comment,
+        audit_action=AuditEvent.Action.CONFIG_SET, audit_before=_live_shown(state.latest),
+        audit_after=config_shown_value,
     )
-    audit_record(
-        context=context, action=AuditEvent.Action.CONFIG_SET, namespace=namespace,
-        target=name, before=_live_shown(latest), after=config_shown_value(created),
-    )
-    return created
 
 
 @transaction.atomic
 def config_delete(
-    *,
-    namespace: Namespace,
-    name: str,
-    context: ChangeContext,
-    comment: str = "",
+    *, namespace: Namespace, name: str, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
-    return config_delete_locked(
-        namespace_lock_for_write(namespace), name=name, context=context, comment=comment,
+    return _delete(
+        *_lock_for_one_config(namespace, name), name=name, context=context, comment=comment,
         expected_version=expected_version,
     )
 
 
 def config_delete_locked(
-    locked: LockedNamespace,
-    *,
-    name: str,
-    context: ChangeContext,
-    comment: str = "",
+    locked: LockedNamespace, *, name: str, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
     """config_delete inside a namespace this transaction already holds (a changeset's writes)."""
-    namespace = locked.namespace
-    latest = _checked_latest(namespace, name, expected_version, must_exist=True, must_be_live=True)
-    tombstone = _write_version(
-        namespace=namespace, revision=locked.revision, name=name, value=None, tombstone=True,
-        latest=latest, context=context, comment=comment, batch=locked.batch,
+    return _delete(
+        locked, write_state_read(locked.namespace, name, lock=False), name=name, context=context, comment=comment,
+        expected_version=expected_version,
     )
-    audit_record(
-        context=context, action=AuditEvent.Action.CONFIG_DELETE, namespace=namespace,
-        target=name, before=config_shown_value(latest), after=None,
+
+
+def _delete(
+    locked: LockedNamespace, state: WriteState, *, name: str, context: ChangeContext, comment: str,
+    expected_version: int | AnyVersion | None,
+) -> Configuration:
+    _check_state(state, locked.namespace, name, expected_version, must_exist=True, must_be_live=True)
+    return _write_version(
+        locked=locked, state=state, name=name, value=None, tombstone=True, context=context, comment=comment,
+        audit_action=AuditEvent.Action.CONFIG_DELETE, audit_before=config_shown_value(state.latest),
+        audit_after=lambda _tombstone: None,
     )
-    return tombstone
 
 
 @transaction.atomic
 def config_rollback(
-    *,
-    namespace: Namespace,
-    name: str,
-    to_version: int,
-    context: ChangeContext,
-    comment: str = "",
+    *, namespace: Namespace, name: str, to_version: int, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
-    revision = namespace_lock_for_write(namespace).revision
-    latest = _checked_latest(namespace, name, expected_version, must_exist=True)
+    locked, state = _lock_for_one_config(namespace, name)
+    _check_state(state, namespace, name, expected_version, must_exist=True)
     target = Configuration.objects.filter(namespace=namespace, name=name, version=to_version).first()
     if target is None:
         raise NotFound(f"{name!r} has no version {to_version}.")
@@ -286,19 +304,16 @@ def config_rollback(
             f"Version {to_version} is a deletion; roll back to a version with a value.",
             fields={"to_version": ["This version is a deletion."]},
         )
-    if not latest.is_active:
-        _check_room_for_new_name(namespace)
-    created = _write_version(
-        namespace=namespace, revision=revision, name=name, value=config_plain_value(target), tombstone=False,
-        latest=latest, context=context,
+    if not state.latest.is_active:
+        _check_room_for_new_name(state.live_count)
+    return _write_version(
+        locked=locked, state=state, name=name, value=config_plain_value(target), tombstone=False, context=context,
         comment=comment or f"Rollback to version {to_version}",
+        audit_action=AuditEvent.Action.CONFIG_ROLLBACK, audit_before=_live_shown(state.latest),
+        audit_after=lambda created: {
+            "value": config_shown_value(created), "to_version": to_version, "version": created.version,
+        },
     )
-    audit_record(
-        context=context, action=AuditEvent.Action.CONFIG_ROLLBACK, namespace=namespace,
-        target=name, before=_live_shown(latest),
-        after={"value": config_shown_value(created), "to_version": to_version, "version": created.version},
-    )
-    return created
 
 
 @dataclass(frozen=True)
