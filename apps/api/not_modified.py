@@ -12,10 +12,12 @@ to the view as if this were not here, so 401, 404, 200 and their bodies stay the
 view's. The request id, log line and metrics come from the middleware around
 this one, as for every request."""
 
+import functools
+
+from config_service.jwt_authentication import SessionJWTAuthentication
 from django.contrib.auth import get_user_model
 from django.http import HttpResponseNotModified
-from django.urls import Resolver404, resolve
-from rest_framework_simplejwt.authentication import JWTAuthentication
+from django.urls import Resolver404, ResolverMatch, resolve
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
@@ -31,10 +33,24 @@ SNAPSHOT_PATH_PREFIX = "/api/v1/namespaces/"
 VIEW_HEADERS = {"Allow": "GET, HEAD, OPTIONS", "X-Frame-Options": "DENY"}
 
 
+@functools.lru_cache(maxsize=1024)
+def snapshot_route_match(path: str) -> ResolverMatch | None:
+    """The snapshot route's match of the path, or None. Kept per path: the
+    routes never change while the process runs, pollers ask for the same few
+    paths again and again, and resolving cost more than the rest of a 304
+    outside the database. Only read afterwards (the request log's route)."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    return match if match.url_name == SNAPSHOT_ROUTE_NAME else None
+
+
 class SnapshotNotModifiedMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        self.jwt = JWTAuthentication()
+        # Its validated-token cache is the one DRF's authentication uses.
+        self.jwt = SessionJWTAuthentication()
 
     def __call__(self, request):
         if (request.method == "GET" and "HTTP_IF_NONE_MATCH" in request.META
@@ -45,12 +61,9 @@ class SnapshotNotModifiedMiddleware:
         return self.get_response(request)
 
     def not_modified(self, request) -> HttpResponseNotModified | None:
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return None
+        match = snapshot_route_match(request.path_info)
         credential = request.META.get("HTTP_AUTHORIZATION", "").split()
-        if match.url_name != SNAPSHOT_ROUTE_NAME or len(credential) != 2 or credential[0] != "Bearer":
+        if match is None or len(credential) != 2 or credential[0] != "Bearer":
             return None
         path = Namespace.path_of(**match.kwargs)
         found = self.caller_and_revision(credential[1], path)

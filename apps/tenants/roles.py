@@ -4,6 +4,7 @@ permissions into a caller's role on a namespace or tenant."""
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -14,7 +15,7 @@ from django.db.models import Q
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_users_with_perms
 
-from apps.tenants.models import Namespace, Tenant
+from apps.tenants.models import Environment, Namespace, Tenant
 
 
 class Role(enum.IntEnum):
@@ -77,28 +78,35 @@ def role_holders(target: Tenant | Namespace) -> list[tuple[object, Role]]:
     return sorted(((user, role) for user, role in roles if role is not None), key=lambda pair: pair[0].username)
 
 
+def _grants_sql(on_targets: str) -> str:
+    """SQL of the permission codenames granted to the user %(user)s, directly or
+    through a group, on the targets `on_targets` names (a condition on grant_)."""
+    user_table, group_table = UserObjectPermission._meta.db_table, GroupObjectPermission._meta.db_table
+    membership_table = get_user_model().groups.through._meta.db_table
+    return f"""
+        SELECT permission.codename FROM {user_table} grant_
+        JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
+        WHERE grant_.user_id = %(user)s AND ({on_targets})
+        UNION
+        SELECT permission.codename FROM {group_table} grant_
+        JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
+        JOIN {membership_table} membership ON membership.group_id = grant_.group_id
+        WHERE membership.user_id = %(user)s AND ({on_targets})
+    """
+
+
 def _granted_codenames(user, objects: list[Tenant | Namespace]) -> set[str]:
     """Role codenames granted to the user, directly or through a group, on any of
     the objects. One query, whatever the number of objects; written as SQL
     because every request asks it, and building the ORM query cost more than
     running it."""
-    targets = [(ContentType.objects.get_for_model(obj).pk, str(obj.pk)) for obj in objects]
-    on_targets = " OR ".join(["(grant_.content_type_id = %s AND grant_.object_pk = %s)"] * len(targets))
-    target_params = [value for target in targets for value in target]
-    user_table, group_table = UserObjectPermission._meta.db_table, GroupObjectPermission._meta.db_table
-    membership_table = get_user_model().groups.through._meta.db_table
-    sql = f"""
-        SELECT permission.codename FROM {user_table} grant_
-        JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
-        WHERE grant_.user_id = %s AND ({on_targets})
-        UNION
-        SELECT permission.codename FROM {group_table} grant_
-        JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
-        JOIN {membership_table} membership ON membership.group_id = grant_.group_id
-        WHERE membership.user_id = %s AND ({on_targets})
-    """
+    params = {"user": user.pk}
+    conditions = []
+    for i, obj in enumerate(objects):
+        params[f"type{i}"], params[f"pk{i}"] = ContentType.objects.get_for_model(obj).pk, str(obj.pk)
+        conditions.append(f"(grant_.content_type_id = %(type{i})s AND grant_.object_pk = %(pk{i})s)")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, *target_params, user.pk, *target_params])
+        cursor.execute(_grants_sql(" OR ".join(conditions)), params)
         return {codename for (codename,) in cursor.fetchall()} & set(ALL_ROLE_CODENAMES)
 
 
@@ -144,6 +152,66 @@ def namespace_role(principal, namespace: Namespace) -> Role | None:
     if principal.is_superuser:
         return Role.ADMIN
     return role_from_codenames(_granted_codenames(principal, [namespace, namespace.tenant]))
+
+
+def _columns(model, alias: str) -> str:
+    return ", ".join(f"{alias}.{connection.ops.quote_name(column.column)}" for column in model._meta.concrete_fields)
+
+
+@functools.cache
+def _namespace_with_grants_sql() -> str:
+    on_namespace_or_tenant = """
+        (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = namespace.id::text)
+        OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = namespace.tenant_id::text)"""
+    return f"""
+        SELECT {_columns(Namespace, "namespace")}, {_columns(Tenant, "tenant")}, {_columns(Environment, "environment")},
+               ARRAY({_grants_sql(on_namespace_or_tenant)})
+        FROM {Namespace._meta.db_table} namespace
+        JOIN {Tenant._meta.db_table} tenant ON tenant.id = namespace.tenant_id
+        JOIN {Environment._meta.db_table} environment ON environment.id = namespace.environment_id
+        WHERE namespace.path = %(path)s
+    """
+
+
+def _loaded(model, values: list):
+    """A model instance from its concrete columns, as the ORM would load it."""
+    columns = model._meta.concrete_fields
+    for i, column in enumerate(columns):
+        for converter in column.get_db_converters(connection):
+            values[i] = converter(values[i], column.cached_col, connection)
+    return model.from_db(connection.alias, [column.attname for column in columns], values)
+
+
+def namespace_with_role(principal, path: str) -> tuple[Namespace, Role | None] | None:
+    """The namespace at `path` (its tenant and environment loaded) and the
+    caller's role on it as namespace_role tells it, or None if there is no such
+    namespace. One statement: every request under /namespaces/ asks it, and a
+    second round trip for the grants, or building the ORM query, cost more than
+    running it."""
+    asks_grants = (
+        not isinstance(principal, ServicePrincipal) and principal.is_authenticated and principal.is_active
+        and not principal.is_superuser
+    )
+    types = ContentType.objects.get_for_models(Namespace, Tenant)
+    with connection.cursor() as cursor:
+        cursor.execute(_namespace_with_grants_sql(), {
+            "path": path, "user": principal.pk if asks_grants else None,
+            "namespace_type": types[Namespace].pk, "tenant_type": types[Tenant].pk,
+        })
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values, codenames = list(row[:-1]), row[-1]
+    instances = []
+    for model in (Namespace, Tenant, Environment):
+        width = len(model._meta.concrete_fields)
+        instances.append(_loaded(model, values[:width]))
+        values = values[width:]
+    namespace, tenant, environment = instances
+    Namespace.tenant.field.set_cached_value(namespace, tenant)
+    Namespace.environment.field.set_cached_value(namespace, environment)
+    role = role_from_codenames(set(codenames)) if asks_grants else namespace_role(principal, namespace)
+    return namespace, role
 
 
 def tenant_role(principal, tenant: Tenant) -> Role | None:

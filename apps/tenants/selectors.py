@@ -11,6 +11,7 @@ from apps.tenants.roles import (
     Role,
     ServicePrincipal,
     namespace_role,
+    namespace_with_role,
     role_held,
     role_holders,
     tenant_role,
@@ -37,9 +38,9 @@ def namespace_for(principal, *, tenant: str, environment: str, service: str, min
     if isinstance(principal, ServicePrincipal) and principal.namespace is not None:
         # A token reads the one namespace it came with, loaded by the same query.
         namespace = principal.namespace if principal.namespace.path == path else None
+        role = namespace_role(principal, namespace) if namespace is not None else None
     else:
-        namespace = Namespace.objects.select_related("tenant", "environment").filter(path=path).first()
-    role = namespace_role(principal, namespace) if namespace is not None else None
+        namespace, role = namespace_with_role(principal, path) or (None, None)
     if role is None:
         raise NotFound("Namespace not found.")
     if role < minimum:
