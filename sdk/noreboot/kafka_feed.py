@@ -131,18 +131,20 @@ class KafkaFeed:
 
     # -- assignment and offsets ----------------------------------------------
 
-    def assign(self, partition: TopicPartition, offset: int) -> None:
+    def _connected(self) -> Consumer:
         if self.consumer is None:
             self.consumer = Consumer(self._settings)
-        self.consumer.assign([TopicPartition(partition.topic, partition.partition, offset)])
-        self.assigned = partition
-        self._next_offset = offset if offset >= 0 else None
+        return self.consumer
 
-    def is_assigned(self, partition: TopicPartition) -> bool:
-        assigned = self.assigned
-        return assigned is not None and (assigned.topic, assigned.partition) == (partition.topic, partition.partition)
+    def assign(self, partition: TopicPartition, offset: int) -> None:
+        """Read the partition from `offset`, an exact one (see the listener on why never a logical one)."""
+        assert offset >= 0, offset
+        self._connected().assign([TopicPartition(partition.topic, partition.partition, offset)])
+        self.assigned = partition
+        self._next_offset = offset
 
     def end_offset(self, partition: TopicPartition) -> int:
+        self._connected()
         return self._watermarks(partition, _END_OFFSET_TIMEOUT)[1]
 
     def _watermarks(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:

@@ -4,11 +4,16 @@ The order of steps is what makes "no lost update" hold (DESIGN, Client SDK
 contract):
 
 1. fetch the snapshot, to learn the topic and partition count;
-2. assign the one partition that carries the namespace (no consumer group,
-   no commits) and note its end offset;
+2. note the end offset of the one partition that carries the namespace;
 3. fetch the snapshot again (conditional on the revision held), so every
    event before the noted offset is already in the snapshot;
-4. consume from the noted offset, applying only revision == current + 1.
+4. assign that partition (no consumer group, no commits) at the noted offset
+   and consume, applying only revision == current + 1.
+
+The partition is only ever assigned at an exact offset: librdkafka resolves a
+logical one (the end) in the background, and an answer that comes after a
+later assignment can still move the position there (librdkafka issue 5345),
+past the events in between.
 
 A gap in revisions, an offset out of range, a change of topic layout, a long
 Kafka outage or an event that contradicts one already applied repeats steps
@@ -30,7 +35,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from noreboot.api import ConfigApi, Route
 from noreboot.errors import ApiError, ApiUnavailable
@@ -272,9 +277,7 @@ class KafkaListener:
             route = refresher.route
             assert route is not None
             partition = TopicPartition(route.topic, partition_for_namespace(self._namespace, route.partitions))
-            if not feed.is_assigned(partition):
-                feed.assign(partition, OFFSET_END)  # step 2
-            end_offset = feed.end_offset(partition)
+            end_offset = feed.end_offset(partition)  # step 2
             feed.outage.up()
             refresher.refresh(conditional=True, min_revision=self._sync_min_revision)  # step 3
             if refresher.route != route:

@@ -168,6 +168,26 @@ def test_listener__revision_gap__resyncs_to_the_served_snapshot(
     step_until(listener, lambda: listener.connected)
 
 
+def test_listener__start_and_resync__assigns_only_the_exact_offsets_it_noted(
+    make_listener, snapshot_server, make_topic, producer, monkeypatch
+):
+    # A logical offset (the end) assigned before the exact one can win over it
+    # in librdkafka and skip the events in between (librdkafka issue 5345).
+    assigned = []
+    assign = KafkaFeed.assign
+    monkeypatch.setattr(KafkaFeed, "assign", lambda feed, partition, offset: (
+        assigned.append(offset), assign(feed, partition, offset)))
+    topic = make_topic()
+    publish(producer, topic, 1, 10), publish(producer, topic, 1, 11)  # in the snapshot already
+
+    listener, store = connected_listener(make_listener, snapshot_server, topic)
+    snapshot_server.body = snapshot_body(14, configs(timeout=4.0), topic, partitions=1)
+    publish(producer, topic, 1, 14, value=4.0)  # a gap: resync
+    step_until(listener, lambda: store.current.revision == 14 and listener.connected)
+
+    assert assigned == [2, 3]
+
+
 # -- a lost position -----------------------------------------------------------------
 
 
