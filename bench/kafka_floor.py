@@ -62,9 +62,15 @@ def main() -> None:
         producer.poll(0)
         return t0
 
+    # The consumer connects to the broker (one broker leads every partition)
+    # while the producer starts, instead of after it.
+    connecting = threading.Thread(target=consumer.get_watermark_offsets, args=(TopicPartition(topic, 0),),
+                                  kwargs={"timeout": 10}, daemon=True)
+    connecting.start()
     # A first message tells which partition carries the key.
     send(-1)
     producer.flush(10)
+    connecting.join(10)
     consumer.assign([TopicPartition(topic, where["partition"], where["offset"] + 1)])
 
     arrived: dict[int, int] = {}
@@ -73,7 +79,7 @@ def main() -> None:
 
     def consume() -> None:
         while not stop.is_set():
-            message = consumer.poll(0.5)
+            message = consumer.poll(0.1)  # a message ends the wait at once; stop is seen within 0.1 s
             if message is None or message.error() is not None or message.key() != key:
                 continue
             t = time.monotonic_ns()

@@ -3,6 +3,10 @@ one answered, on its own keep-alive connection, from a common start time for
 a fixed duration. Writes its raw results (latency of every request, status
 counts, and for PUTs the versions the server answered) to spec["out"].
 
+Prints `R` once every thread's connection is open, then reads the start time
+(time.monotonic() of the orchestrator: one clock for all processes) from
+stdin, so several processes start together as soon as all are ready.
+
 Modes: "put" (thread i writes spec["paths"][i % len]: distinct configs, one
 config, or configs in distinct namespaces) and
 "get" (a fixed request, e.g. a conditional GET that should answer 304).
@@ -22,8 +26,9 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     threads_n = spec["threads"]
     results = [{"lat": [], "status": {}, "versions": [], "errors": []} for _ in range(threads_n)]
-    start_at = spec["start_at"]  # time.monotonic() of the orchestrator: one clock for all processes
-    end_at = start_at + spec["duration"]
+    connected = threading.Barrier(threads_n + 1)
+    go = threading.Event()
+    clock: dict[str, float] = {}
 
     def run(index: int) -> None:
         conn = Connection(spec["host"], spec["port"])
@@ -34,7 +39,14 @@ def main() -> None:
         fixed = conn.build("GET", path, headers) if spec["mode"] == "get" else None
         seq = 0
         # Open the connection before the clock starts.
-        conn.request("GET", "/healthz")
+        try:
+            conn.request("GET", "/healthz")
+        except OSError:
+            connected.abort()  # the process exits instead of waiting for this thread
+            raise
+        connected.wait()
+        go.wait()
+        start_at, end_at = clock["start_at"], clock["end_at"]
         delay = start_at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
@@ -70,6 +82,11 @@ def main() -> None:
     threads = [threading.Thread(target=run, args=(i,)) for i in range(threads_n)]
     for thread in threads:
         thread.start()
+    connected.wait()
+    print("R", flush=True)
+    clock["start_at"] = float(sys.stdin.readline())
+    clock["end_at"] = clock["start_at"] + spec["duration"]
+    go.set()
     for thread in threads:
         thread.join()
     with open(spec["out"], "w") as f:

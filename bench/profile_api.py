@@ -68,11 +68,12 @@ def main() -> int:
     from django.core.wsgi import get_wsgi_application
     from setup_data import ensure_fixtures
 
-    # The request log stays on (it is part of each request's cost) but is not printed.
-    for handler in logging.getLogger().handlers:
-        handler.setStream(open(os.devnull, "w"))
     fixtures = ensure_fixtures()
     application = get_wsgi_application()
+    # The request log stays on (it is part of each request's cost) but is not
+    # printed; after get_wsgi_application(), which sets logging up again.
+    for handler in logging.getLogger().handlers:
+        handler.setStream(open(os.devnull, "w"))
     answers: dict[str, int] = {}
 
     def call(env: dict) -> None:

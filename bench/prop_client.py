@@ -4,7 +4,10 @@ Started by bench/run.py with a JSON argument. Each client's on_change records
 time.monotonic_ns() (CLOCK_MONOTONIC: one clock for every process on the
 machine) the moment the callback runs, i.e. after the new snapshot is in
 place, and a reporter thread writes `E <client> <value> <t_ns>` lines to
-stdout. `R <n> <ms>` says all clients started. The process closes its
+stdout. `R <n> <ms>` says n clients started and their Kafka feeds are in step
+(status().connected), so writes made after it are the clients' steady state. A
+stdin line `add <count> <first index>` starts that many more clients (the
+group grows from N=20 to N=100 in the same processes); the process closes its
 clients and exits when stdin closes.
 """
 
@@ -27,6 +30,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     events: queue.SimpleQueue = queue.SimpleQueue()
     out = sys.stdout
+    out_lock = threading.Lock()  # the reporter thread and start() both write lines
 
     def reporter() -> None:
         while True:
@@ -34,8 +38,9 @@ def main() -> None:
             if item is None:
                 return
             index, value, t_ns = item
-            out.write(f"E {index} {json.dumps(value, separators=(',', ':'))} {t_ns}\n")
-            out.flush()
+            with out_lock:
+                out.write(f"E {index} {json.dumps(value, separators=(',', ':'))} {t_ns}\n")
+                out.flush()
 
     threading.Thread(target=reporter, daemon=True).start()
 
@@ -49,16 +54,30 @@ def main() -> None:
             events.put((_index, new, time.monotonic_ns()))
 
         client.on_change(on_change, names=[spec["name"]])
-        return client.start()
+        client.start()
+        # start() returns once the snapshot is loaded; the feed connects in the
+        # background. Ready means in step, or the first writes would wait for it.
+        while not client.status().connected:
+            time.sleep(0.02)
+        return client
 
-    started = time.monotonic()
-    base = spec["first_index"]
-    with ThreadPoolExecutor(max_workers=min(8, spec["count"])) as pool:
-        clients = list(pool.map(make, range(base, base + spec["count"])))
-    out.write(f"R {len(clients)} {(time.monotonic() - started) * 1000:.0f}\n")
-    out.flush()
+    clients: list[ConfigClient] = []
 
-    sys.stdin.read()  # until the orchestrator closes our stdin
+    def start(first: int, count: int) -> None:
+        started = time.monotonic()
+        # A few connecting at a time: 80 TLS + SCRAM handshakes at once time out
+        # on two cores and back off, which takes longer than queueing them.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            clients.extend(pool.map(make, range(first, first + count)))
+        with out_lock:
+            out.write(f"R {count} {(time.monotonic() - started) * 1000:.0f}\n")
+            out.flush()
+
+    start(spec["first_index"], spec["count"])
+    for line in sys.stdin:  # until the orchestrator closes our stdin
+        command, count, first = line.split()
+        if command == "add":
+            start(int(first), int(count))
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda c: c.close(timeout=2.0), clients))
     events.put(None)

@@ -41,10 +41,10 @@ MODES = {
         "budget_s": 60,
         "prop": [(1, 1, 20), (20, 4, 6), (100, 4, 5)],  # (clients, processes, writes)
         "prop_gap": (0.02, 0.06),
-        "pollers": 5, "poll_changes": 3,
+        "pollers": 5, "poll_changes": 2,
         "pg_floor": 40, "kafka_floor": 60,
-        "writes_s": 3.0, "single_s": 2.0, "spread_s": 2.0,
-        "list_k1": 20, "list_k10": 5, "n304": 150, "spec_list": 20, "tput_s": 2.0,
+        "writes_s": 2.0, "single_s": 1.5, "spread_s": 1.5,
+        "list_k1": 20, "list_k10": 5, "n304": 150, "spec_list": 20, "tput_s": 1.5,
         "boot_runs": 2, "get_repeat": 15, "get_number": 100_000, "apply_events": 300,
         "ack_reports": 4000, "sdk_reports": 500,
     },
@@ -150,9 +150,9 @@ class Bench:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config_service.settings")
         django.setup()
         from django.db import connection
-        from setup_data import ensure_fixtures
+        from setup_data import RUN_TOKEN_NAME, ensure_fixtures
 
-        self.fx = ensure_fixtures()
+        self.fx = ensure_fixtures(token_name=RUN_TOKEN_NAME)
         connection.close()
         for key, seeded in self.fx["seeded"].items():
             if seeded["added"]:
@@ -160,6 +160,7 @@ class Bench:
         self.stack.wait()
         log(f"API up on port {self.port} ({self.args.workers} workers x {self.args.threads} threads), relay {self.stack.relay_state}")
         self.stack.drain_outbox()
+        self.setup_s = time.monotonic() - self.started
         failed = None
         try:
             if "propagation" in self.only or "polling" in self.only:
@@ -182,6 +183,7 @@ class Bench:
         except Exception:  # report what was measured, then fail
             failed = traceback.format_exc()
             self.notes.append("the run failed: " + failed.strip().splitlines()[-1])
+        self.procs.terminate_all()
         return self.report(failed)
 
     # -- report -------------------------------------------------------------------------
@@ -220,6 +222,9 @@ class Bench:
                 contended.append(name)
             cpu_lines.append(f"  {name:<24} {cpu['wall_s']:>6.1f} s wall, busy {cpu['machine_busy_pct']:>5.1f}%, "
                              f"others {other_share:>3.0f}%: {parts}{flag}")
+        in_phases = sum(cpu["wall_s"] for cpu in self.cpu.values())
+        cpu_lines.append(f"wall time: {self.setup_s:.1f} s setup (API, relay, fixtures, outbox), {in_phases:.1f} s in "
+                         f"the phases above, {wall - self.setup_s - in_phases:.1f} s between them")
         if contended:
             self.notes.append(
                 "processes outside the stack (\"other\") used more than a quarter of a CPU on average during: "
@@ -242,8 +247,9 @@ class Bench:
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
         try:
-            for chart in write_charts(self.raw, RESULTS):
-                log(f"wrote {chart}")
+            drawing = time.monotonic()
+            charts = write_charts(self.raw, RESULTS)
+            log(f"wrote {', '.join(str(chart) for chart in charts)} in {time.monotonic() - drawing:.1f} s")
         except ImportError:
             log("no charts: matplotlib is a dev dependency (pip install -e '.[dev]')")
         (RESULTS / "latest.json").write_text(json.dumps(doc, indent=1, default=str))
@@ -292,7 +298,9 @@ def main() -> int:
         log("interrupted: stopping what the bench started")
         return 130
     finally:
+        stopping = time.monotonic()
         bench.procs.stop_all()
+        log(f"every process of the run stopped (waited {time.monotonic() - stopping:.1f} s for them)")
 
 
 if __name__ == "__main__":

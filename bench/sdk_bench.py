@@ -37,8 +37,11 @@ def bootstrap(spec: dict) -> dict:
     client.start()
     t1 = time.perf_counter_ns()
     after = rss_kb()
-    # The listener thread creates its Kafka consumer right after start(): let it settle.
-    time.sleep(0.5)
+    # The listener thread creates its Kafka consumer right after start(): the
+    # settled RSS is read once that consumer is connected and in step.
+    deadline = time.monotonic() + 10
+    while not client.status().connected and time.monotonic() < deadline:
+        time.sleep(0.02)
     settled = rss_kb()
     count = len(client.snapshot())
     client.close(timeout=2.0)

@@ -11,7 +11,10 @@ Fixtures (created once, reused by later runs, in the main database):
   bench/write/ns0..ns7      the same with one namespace per writer
   bench/floor/pg            the in-process write transaction (raw floor)
   bench/reads/k1, k10       1,000 and 10,000 configs for the list and SDK figures
-Service tokens named `bench` are revoked and re-issued at every run.
+Service tokens are revoked and re-issued at every call, by name: `bench-run`
+for bench/run.py, `bench` for other callers (bench/profile_api.py, profiling
+scripts), so profiling while a bench runs does not revoke the running
+clients' tokens.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from apps.tenants.roles import Role, role_held
 TENANT = "bench"
 USER = "bench"
 TOKEN_NAME = "bench"
+RUN_TOKEN_NAME = "bench-run"
 NAMESPACES = {
     "prop": ("prop", "live"),
     "write": ("write", "main"),
@@ -61,7 +65,7 @@ def _value_for(i: int):
     return {"enabled": True, "limit": i, "regions": ["eu-west-1", "us-east-1"], "ratio": 0.25}
 
 
-def ensure_fixtures() -> dict:
+def ensure_fixtures(token_name: str = TOKEN_NAME) -> dict:
     users = get_user_model().objects
     user = users.filter(username=USER).first()
     if user is None:
@@ -99,9 +103,9 @@ def ensure_fixtures() -> dict:
     tokens = {}
     for key in ("prop", "k1", "k10"):
         namespace = namespaces[key]
-        for old in ServiceToken.objects.filter(namespace=namespace, name=TOKEN_NAME, revoked_at__isnull=True):
+        for old in ServiceToken.objects.filter(namespace=namespace, name=token_name, revoked_at__isnull=True):
             tenant_services.service_token_revoke(token=old, context=context)
-        _, secret = tenant_services.service_token_create(namespace=namespace, name=TOKEN_NAME, context=context)
+        _, secret = tenant_services.service_token_create(namespace=namespace, name=token_name, context=context)
         tokens[key] = secret
 
     # A session's token, as people sign in: it names its user, so requests skip the user query.

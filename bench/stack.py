@@ -74,7 +74,18 @@ class Processes:
                 pass
             process.wait(5)
 
+    def terminate_all(self) -> None:
+        """Ask every child to stop, without waiting: they wind down together
+        (and while the report is drawn), not one after another."""
+        for process in self.children:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
     def stop_all(self) -> None:
+        self.terminate_all()
         for process in reversed(self.children):
             self.stop(process)
         self._write_pidfile()

@@ -4,6 +4,7 @@ and read phases."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,16 +24,23 @@ class Load:
 
 
 def run_load(bench: Bench, spec: dict, procs: int) -> Load:
-    """`procs` load processes that start together; their results merged."""
+    """`procs` load processes that start together once all are connected; their results merged."""
     outs = []
     children = []
-    start_at = time.monotonic() + 1.0
     for p in range(procs):
         out = RESULTS / f".loadgen-{p}.json"
         outs.append(out)
         children.append(bench.procs.spawn(
-            [PY, str(BENCH / "loadgen.py"), json.dumps({**spec, "proc": p, "out": str(out), "start_at": start_at})],
-            stderr=open(RESULTS / f"loadgen-{p}.log", "w")))
+            [PY, str(BENCH / "loadgen.py"), json.dumps({**spec, "proc": p, "out": str(out)})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(RESULTS / f"loadgen-{p}.log", "w")))
+    for child in children:
+        if child.stdout.readline().strip() != "R":
+            raise RuntimeError(f"a load generator exited before it was ready; see {RESULTS}/loadgen-*.log")
+    # A little ahead, so that every process has read it before the clock starts.
+    start_at = time.monotonic() + 0.02
+    for child in children:
+        child.stdin.write(f"{start_at}\n")
+        child.stdin.close()
     for child in children:
         child.wait(spec["duration"] + 60)
     results = []

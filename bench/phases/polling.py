@@ -29,28 +29,39 @@ def measure(bench: Bench, group: ClientGroup) -> None:
                             stdout=subprocess.PIPE, stderr=open(RESULTS / "poller.log", "w"))
     seen: dict[tuple[str, int], list[tuple[int, int]]] = {}
     final: dict = {}
-    ready = threading.Event()
+    news = threading.Condition()
+    pollers = 2 * cfg["pollers"]
 
     def read() -> None:
         for line in proc.stdout:
             kind, _, rest = line.rstrip("\n").partition(" ")
-            if kind == "R":
-                ready.set()
-            elif kind == "E":
+            if kind == "E":
                 mode, index, value, t = rest.split(" ")
-                seen.setdefault((mode, int(index)), []).append((int(t), json.loads(value)))
+                with news:
+                    seen.setdefault((mode, int(index)), []).append((int(t), json.loads(value)))
+                    news.notify_all()
             elif kind == "S":
                 final.update(json.loads(rest))
 
+    def all_seen(value: int) -> bool:
+        """Every poller has had a response showing `value` or a later one."""
+        return len(seen) == pollers and all(
+            any(isinstance(v, int) and v >= value for _t, v in observations) for observations in seen.values())
+
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    ready.wait(30)
-    time.sleep(1.1)  # every poller has seen the current value
+    with news:
+        # The first poller has answered, so the schedule has begun: the others
+        # poll at their phases within this interval, as they would after a change.
+        news.wait_for(lambda: seen, 30)
     conn = Connection(HOST, bench.port)
     path = bench.put_path("prop", "prop")
     headers = {**bench.jwt_headers(), "Content-Type": "application/json"}
     changes, ours = [], []
     for _ in range(cfg["poll_changes"]):
+        if changes:
+            # Changes further apart than the interval, at random phases.
+            time.sleep(max(0.0, changes[-1][0] / 1e9 + random.uniform(1.05, 1.5) - time.monotonic_ns() / 1e9))
         value = bench.next_value()
         data = conn.build("PUT", path, headers, json.dumps({"value": value}).encode())
         t0 = time.monotonic_ns()
@@ -60,9 +71,9 @@ def measure(bench: Bench, group: ClientGroup) -> None:
             continue
         changes.append((t0, value))
         ours.extend((t - t0) / 1e6 for t in group.wait_for(value, timeout=10.0).values())
-        # Changes further apart than the interval, at random phases.
-        time.sleep(max(0.0, t0 / 1e9 + random.uniform(1.05, 1.5) - time.monotonic_ns() / 1e9))
-    time.sleep(1.1)
+    if changes:
+        with news:  # within one interval, unless a poller missed it
+            news.wait_for(lambda: all_seen(changes[-1][1]), 2.5)
     conn.close()
     proc.stdin.close()
     proc.wait(15)

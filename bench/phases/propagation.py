@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from httpraw import Connection
-from stack import BENCH, HOST, PY, RESULTS, Processes
+from stack import BENCH, HOST, PY, RESULTS, Processes, log
 
 from phases import polling
 
@@ -36,7 +36,15 @@ def propagate(bench: Bench, group: ClientGroup, writes: int, label: str, warmup:
             errors += 1
             bench.notes.append(f"{label}: PUT answered {response.status} {response.body[:200]!r}")
             continue
-        got = group.wait_for(value, timeout=10.0)
+        # A warm-up write waits less: under load a client that has just said it
+        # is in step can still skip it (seen: its feed starts after the event,
+        # it sees the gap at the next one and resyncs), and the next write
+        # reaches it. Measured writes wait the full time.
+        timeout = 10.0 if i >= warmup else 2.0
+        got = group.wait_for(value, timeout=timeout)
+        if len(got) < group.n:
+            log(f"{label}: write {i} reached {len(got)} of {group.n} clients in {timeout:.0f} s"
+                + (" (warm-up)" if i < warmup else ""))
         if i >= warmup:
             lat.extend((t - t0) / 1e6 for t in got.values())
             missing += group.n - len(got)
@@ -75,27 +83,53 @@ def stage_breakdown(bench: Bench, label: str, records: list[dict]) -> None:
 
 
 def run(bench: Bench) -> None:
-    for n, procs, writes in bench.cfg["prop"]:
-        if n != 1 and "propagation" not in bench.only:
-            continue
-        label = f"propagation.n{n}"
+    # N=20 and N=100 share their processes: the 20 clients stay and 80 more
+    # join them, as the full mode's 4 x 25 layout has it, without starting 20 twice.
+    shared: ClientGroup | None = None
+    try:
+        for n, procs, writes in bench.cfg["prop"]:
+            if n == 1:
+                single(bench, writes)
+                continue
+            if "propagation" not in bench.only:
+                continue
+            label = f"propagation.n{n}"
 
-        def one(n=n, procs=procs, writes=writes, label=label):
-            group = ClientGroup(bench, n, procs)
-            try:
-                group.wait_ready(90)
-                hit = propagate(bench, group, writes, label)
-                if n == 1 and "polling" in bench.only:
-                    # The polling baseline runs beside this client, on the same changes.
-                    polling.measure(bench, group)
-                return hit
-            finally:
-                group.close()
+            def one(n=n, procs=procs, writes=writes, label=label):
+                nonlocal shared
+                if shared is None or shared.procs != procs or shared.n > n:
+                    if shared is not None:
+                        shared.close()
+                    shared = ClientGroup(bench, n, procs)
+                else:
+                    shared.grow(n)
+                shared.wait_ready(90)
+                return propagate(bench, shared, writes, label)
 
-        bench.phase(label if n != 1 or "polling" not in bench.only else label + "+polling", one)
-        if n == 1 and "propagation" in bench.only:
-            bench.phase("propagation.n1_plaintext", lambda writes=writes: plaintext_twin(bench, writes))
-            bench.phase("propagation.n1_secret", lambda writes=writes: secret_twin(bench, writes))
+            bench.phase(label, one)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def single(bench: Bench, writes: int) -> None:
+    """N=1 (with the polling baseline beside it), then its two twins."""
+    def one():
+        group = ClientGroup(bench, 1, 1)
+        try:
+            group.wait_ready(90)
+            hit = propagate(bench, group, writes, "propagation.n1")
+            if "polling" in bench.only:
+                # The polling baseline runs beside this client, on the same changes.
+                polling.measure(bench, group)
+            return hit
+        finally:
+            group.close()
+
+    bench.phase("propagation.n1+polling" if "polling" in bench.only else "propagation.n1", one)
+    if "propagation" in bench.only:
+        bench.phase("propagation.n1_plaintext", lambda: plaintext_twin(bench, writes))
+        bench.phase("propagation.n1_secret", lambda: secret_twin(bench, writes))
 
 
 def plaintext_twin(bench: Bench, writes: int) -> str | None:
@@ -139,10 +173,12 @@ class ClientGroup:
         self.cond = threading.Condition()
         self.arrivals: dict[int, dict[int, int]] = {}
         self.ready = 0
+        self.exited = 0
         self.processes = []
-        per = [n // procs + (1 if p < n % procs else 0) for p in range(procs)]
+        self.spawned, self.starting = time.monotonic(), n
+        self.logs = f"{RESULTS}/clients-n{n}-*.log"
         first = 0
-        for p, count in enumerate(per):
+        for p, count in enumerate(self.spread(n)):
             spec = {"namespace": bench.fx["paths"]["prop"], "api_url": bench.api_url(), "token": bench.fx["tokens"]["prop"],
                     "bootstrap": bootstrap, "count": count, "name": name, "first_index": first,
                     "kafka_config": {**(kafka_config or {}), **bench.sdk_kafka_config}}
@@ -151,6 +187,21 @@ class ClientGroup:
                                         stdout=subprocess.PIPE, stderr=open(RESULTS / f"clients-n{n}-{p}.log", "w"))
             self.processes.append(process)
             threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def spread(self, n: int) -> list[int]:
+        """How many of n clients each process holds."""
+        return [n // self.procs + (1 if p < n % self.procs else 0) for p in range(self.procs)]
+
+    def grow(self, n: int) -> None:
+        """Start clients in the same processes until there are n (wait_ready() waits for them)."""
+        first = self.n
+        self.spawned, self.starting = time.monotonic(), n - self.n
+        for process, before, after in zip(self.processes, self.spread(self.n), self.spread(n), strict=True):
+            if after > before:
+                process.stdin.write(f"add {after - before} {first}\n")
+                process.stdin.flush()
+                first += after - before
+        self.n = n
 
     def _read(self, process) -> None:
         for line in process.stdout:
@@ -170,11 +221,21 @@ class ClientGroup:
                 with self.cond:
                     self.ready += int(rest.split()[0])
                     self.cond.notify_all()
+        # Its stdout closed: the process ended, and a waiter need not wait out its timeout.
+        with self.cond:
+            self.exited += 1
+            self.cond.notify_all()
 
     def wait_ready(self, timeout: float) -> None:
         with self.cond:
-            if not self.cond.wait_for(lambda: self.ready >= self.n, timeout):
-                raise RuntimeError(f"only {self.ready} of {self.n} SDK clients started within {timeout:.0f} s")
+            self.cond.wait_for(lambda: self.ready >= self.n or self.exited, timeout)
+            if self.ready >= self.n:
+                log(f"{self.starting} SDK clients started and in step in {time.monotonic() - self.spawned:.1f} s "
+                    f"({self.n} live)")
+                return
+            if self.exited:
+                raise RuntimeError(f"an SDK client process exited before its clients started; see {self.logs}")
+            raise RuntimeError(f"only {self.ready} of {self.n} SDK clients started within {timeout:.0f} s")
 
     def wait_for(self, value: int, timeout: float) -> dict[int, int]:
         with self.cond:
