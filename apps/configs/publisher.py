@@ -349,10 +349,8 @@ class ConfigEventConsumer:
             start_ms = int(self._start_time().timestamp() * 1000)
             fresh = [TopicPartition(p.topic, p.partition, start_ms) for p in committed if p.offset < 0]
             # Ends read before the lookup by time: a partition with no message
-            # at or after the time starts at its end as it was then. The
-            # logical end would be resolved later, when fetching starts, and
-            # skip what a producer wrote in between (a new tenant's topic is
-            # often found between its creation and its first events).
+            # at or after the time starts at its end as it was then; the logical
+            # end, resolved once fetching starts, would skip what came meanwhile.
             ends = {(p.topic, p.partition): consumer.get_watermark_offsets(p, timeout=10)[1] for p in fresh}
             starts = {(p.topic, p.partition): p.offset for p in consumer.offsets_for_times(fresh, timeout=10)}
         except KafkaException as exc:
@@ -362,8 +360,7 @@ class ConfigEventConsumer:
             return
         for partition in partitions:
             key = (partition.topic, partition.partition)
-            if key in starts:
-                # librdkafka's -1: no message at or after the time.
+            if key in starts:  # -1: no message at or after the time
                 partition.offset = starts[key] if starts[key] >= 0 else ends[key]
         consumer.incremental_assign(partitions)
 

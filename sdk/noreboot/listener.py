@@ -10,16 +10,13 @@ contract):
 4. assign that partition (no consumer group, no commits) at the noted offset
    and consume, applying only revision == current + 1.
 
-The partition is only ever assigned at an exact offset: librdkafka resolves a
-logical one (the end) in the background, and an answer that comes after a
-later assignment can still move the position there (librdkafka issue 5345),
-past the events in between.
+Only ever an exact offset is assigned: librdkafka resolves a logical one (the
+end) later, and can still move there after a newer assignment (its issue 5345).
 
 A gap in revisions, an offset out of range, a change of topic layout, a long
 Kafka outage or an event that contradicts one already applied repeats steps
-2-4 ("a resync"). Seeking to the newly noted end offset after a resync is
-safe for the same reason as at start: the snapshot fetched after noting the
-offset contains everything before it.
+2-4 ("a resync"), safe for the same reason as at start: the snapshot fetched
+after noting the offset contains everything before it.
 
 Kafka is reached with the settings the client was given (``kafka_bootstrap``
 and ``kafka_config``) or, without them, with the token's own credentials,
