@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import select
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from apps.configs.publisher import platform_client_config, topic_partition_count
 from apps.configs.services import config_set
 from apps.fleet.cohort import cohort_bucket
 from apps.fleet.models import Instance
+from apps.fleet.reports import reports_store
 from apps.tenants import services as tenant_services
 from tests.conftest import bearer_client, body
 from tests.support.processes import ROOT, AckCollectorProcess
@@ -338,6 +340,23 @@ def test_ack_reports__other_tenant_nul_too_deep_or_unsigned__dropped_collector_g
         assert getattr(error, "code", lambda: None)() == KafkaError.TOPIC_AUTHORIZATION_FAILED
     finally:
         collector.stop()
+
+
+def test_ack_reports__unsigned_three_times_in_one_batch__dropped_with_one_log_line(make_namespace, caplog):
+    # A client whose token was revoked reports until it is restarted: one line per batch, not per report.
+    namespace = make_namespace()
+    report = {"instance_id": "revoked", "namespace": namespace.path, "labels": {}, "revision": 0, "epoch": None,
+              "applied_at": None, "rejected": [], "sdk": "test", "reported_at": "2026-01-01T00:00:00Z",
+              "principal": "nobody", "mac": "0" * 64}
+    topic = ack_topic_for_tenant(namespace.tenant.slug)
+
+    with caplog.at_level(logging.WARNING, logger="apps.fleet.reports"):
+        assert reports_store([(topic, report)] * 3) == 0
+
+    assert [record.getMessage() for record in caplog.records] == [
+        f"dropped 3 times: a report of {namespace.path} not signed by a token of that namespace"
+    ]
+    assert not Instance.objects.filter(namespace=namespace).exists()
 
 
 def test_cohort_bucket__server_and_sdk__agree():

@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import operator
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
@@ -137,19 +138,33 @@ def report_parse(payload: dict) -> Report:
     )
 
 
-def _drop(reason: str, count: int = 1) -> None:
-    ACK_REPORTS_DROPPED.labels(reason=reason).inc(count)
+class _Drops:
+    """The reports a batch drops, counted in the metrics and logged once per
+    reason and subject: a client whose token was revoked goes on reporting
+    until it is restarted, and a line per report would flood the log."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def add(self, reason: str, line: str) -> None:
+        ACK_REPORTS_DROPPED.labels(reason=reason).inc()
+        if line:
+            self._counts[(reason, line)] += 1
+
+    def log(self) -> None:
+        for (_reason, line), count in self._counts.items():
+            logger.warning("dropped %s", line if count == 1 else f"{count} times: {line}")
 
 
 def reports_store(messages: list[tuple[str, dict]]) -> int:
     """Store a batch of (topic, report) messages; returns how many were stored."""
+    drops = _Drops()
     parsed: list[tuple[str, Report, dict]] = []
     for topic, payload in messages:
         try:
             parsed.append((topic, report_parse(payload), payload))
         except Malformed as exc:
-            logger.warning("dropped a malformed report from %s: %s", topic, exc)
-            _drop("malformed")
+            drops.add("malformed", f"a malformed report from {topic}: {exc}")
     namespaces = dict(
         Namespace.objects.filter(path__in={report.namespace for _, report, _ in parsed}).values_list("path", "pk")
     )
@@ -160,20 +175,19 @@ def reports_store(messages: list[tuple[str, dict]]) -> int:
     for topic, report, payload in parsed:
         tenant = tenant_of_ack_topic(topic)
         if tenant is not None and report.namespace.partition("/")[0] != tenant:
-            logger.warning("dropped a report from %s naming %s, outside its tenant", topic, report.namespace)
-            _drop("foreign_namespace")
+            drops.add("foreign_namespace", f"a report from {topic} naming {report.namespace}, outside its tenant")
             continue
         namespace_id = namespaces.get(report.namespace)
         if namespace_id is None:
-            _drop("unknown_namespace")
+            drops.add("unknown_namespace", "")
             continue
         if not _signed_for_its_namespace(report, payload, signers):
-            logger.warning("dropped a report of %s not signed by a token of that namespace", report.namespace)
-            _drop("unauthenticated")
+            drops.add("unauthenticated", f"a report of {report.namespace} not signed by a token of that namespace")
             continue
         key = (namespace_id, report.instance_id)
         if key not in latest or latest[key].reported_at <= report.reported_at:
             latest[key] = report
+    drops.log()
     stored = _store(latest, now)
     ACK_REPORTS_STORED.inc(stored)
     return stored
@@ -231,7 +245,7 @@ def _store(latest: dict[tuple[int, str], Report], now: datetime) -> int:
             stored += 1
         except DataError as exc:
             logger.warning("dropped a report of %s that PostgreSQL refused: %s", report.instance_id, exc)
-            _drop("unstorable")
+            ACK_REPORTS_DROPPED.labels(reason="unstorable").inc()
     return stored
 
 
