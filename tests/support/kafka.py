@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from apps.configs.events import config_topic_for_tenant
+from apps.configs.events import config_topic_for_tenant, config_topics_pattern
 from apps.configs.publisher import platform_client_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,11 @@ class TopicTail:
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 10,
         }, logger=logging.getLogger("tests.kafka"))
-        existing = self._consumer.list_topics(timeout=10).topics
+        # Only the config topics it may follow: not Kafka's own (__consumer_offsets
+        # is made at a broker's first group, and has no leader for a moment).
+        followed = re.compile(config_topics_pattern())
+        existing = {name: topic for name, topic in self._consumer.list_topics(timeout=10).topics.items()
+                    if followed.match(name)}
         self._start = {name: self._end_offsets(name, sorted(topic.partitions)) for name, topic in existing.items()}
         self._assigned: list[TopicPartition] = []
         self._by_key: dict[str, list[dict]] = {}
@@ -41,7 +46,16 @@ class TopicTail:
     def _end_offsets(self, topic: str, partitions: list[int]) -> list[TopicPartition]:
         ends = []
         for partition in partitions:
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                    break
+                except KafkaException as exc:
+                    # A topic made a moment ago may still be electing its leader.
+                    if not exc.args[0].retriable() or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.1)
             ends.append(TopicPartition(topic, partition, high))
         return ends
 
