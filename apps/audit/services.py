@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.change_context import ChangeContext
-from apps.sql_batch import SqlBatch, jsonb
+from apps.raw_sql import SqlBatch, jsonb
 from apps.tenants.models import Namespace, Tenant
 
 _INSERT = (

@@ -12,7 +12,7 @@ from django.conf import settings
 from apps.configs.models import Configuration
 from apps.configs.values import config_value_size
 from apps.errors import InvalidInput
-from apps.sql_batch import SqlBatch
+from apps.raw_sql import SqlBatch
 from apps.tenants.models import Namespace
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.configs.events import ConfigEvent, route_for
 from apps.configs.models import OutboxEvent
-from apps.sql_batch import SqlBatch, jsonb
+from apps.raw_sql import SqlBatch, jsonb
 from apps.tenants.models import Namespace
 
 OUTBOX_CHANNEL = "outbox_events"

@@ -43,7 +43,7 @@ from apps.configs.version_rows import (
 from apps.errors import ChangeRequestRequired, InvalidInput, NotFound, PreconditionFailed, SchemaViolation
 from apps.fleet.guard import rollout_guard
 from apps.metrics import CONFIG_WRITES
-from apps.sql_batch import SqlBatch
+from apps.raw_sql import SqlBatch
 from apps.tenants.models import Namespace
 
 

@@ -1,31 +1,21 @@
 """The SQL of the versioned write (apps/configs/services.py), which holds the
 namespace row lock from its first statement to commit: everything it checks
 is read in one statement once the lock is held, and everything it writes
-goes out in one batch (apps/sql_batch.py). Two round trips under the lock,
+goes out in one batch (apps/raw_sql.py). Two round trips under the lock,
 whatever the checks: every other writer of the namespace waits that long."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS, connection
+from django.db import connection
 
 from apps.configs.lineage import LINEAGE_ROW
 from apps.configs.models import ConfigDefinition, Configuration, DatabaseLineage
 from apps.fleet.models import Rollout
-from apps.sql_batch import SqlBatch, jsonb
+from apps.raw_sql import SqlBatch, jsonb, models_from_row, select_columns
 from apps.tenants.models import Namespace
-
-_CONFIG_COLUMNS = (
-    "id", "value", "is_secret", "schema_version", "version", "is_active", "is_tombstone", "revision",
-    "created_at", "updated_at", "created_by_id", "comment",
-)
-
-# Every column, in the model's order (Model.from_db's).
-_FIELD_NAMES = [field.attname for field in Configuration._meta.concrete_fields]
-assert set(_FIELD_NAMES) == {*_CONFIG_COLUMNS, "namespace_id", "name"}
 
 # The lock every write of the namespace takes: it serialises them until
 # commit, so revision order is commit order.
@@ -35,14 +25,13 @@ _LOCK = f"UPDATE {Namespace._meta.db_table} SET revision = revision + 1 WHERE id
 # so that it sees every write committed before the lock was granted).
 _READ = f"""
 SELECT n.revision, n.required_approvals, n.value_bytes,
-       (SELECT sum(value_bytes) FROM {Namespace._meta.db_table} WHERE tenant_id = n.tenant_id),
+       (SELECT sum(value_bytes)::bigint FROM {Namespace._meta.db_table} WHERE tenant_id = n.tenant_id),
        (SELECT epoch FROM {DatabaseLineage._meta.db_table} WHERE id = %(lineage)s),
        EXISTS (SELECT 1 FROM {Rollout._meta.db_table}
                WHERE namespace_id = n.id AND name = %(name)s AND state = %(running)s),
-       d.id, d.secret, d.schema, d.schema_version,
        CASE WHEN c.is_active THEN NULL
             ELSE (SELECT count(*) FROM {Configuration._meta.db_table} WHERE namespace_id = n.id AND is_active) END,
-       {", ".join(f"c.{column}" for column in _CONFIG_COLUMNS)}
+       {select_columns(ConfigDefinition, "d")}, {select_columns(Configuration, "c")}
 FROM {Namespace._meta.db_table} n
 LEFT JOIN {ConfigDefinition._meta.db_table} d ON d.namespace_id = n.id AND d.name = %(name)s
 LEFT JOIN LATERAL (
@@ -83,24 +72,15 @@ def write_state_read(namespace: Namespace, name: str, *, lock: bool) -> WriteSta
             "lineage": LINEAGE_ROW, "name": name, "running": Rollout.State.RUNNING.value, "namespace": namespace.pk,
         })
         row = cursor.fetchone()
-    (revision, required_approvals, namespace_bytes, tenant_bytes, epoch, rollout_running, definition_id, secret,
-     schema, schema_version, live_count) = row[:11]
-    config = dict(zip(_CONFIG_COLUMNS, row[11:], strict=True))
-    latest = None
-    if config["id"] is not None:
-        config["value"] = None if config["value"] is None else json.loads(config["value"])
-        config.update(namespace_id=namespace.pk, name=name)
-        latest = Configuration.from_db(DEFAULT_DB_ALIAS, _FIELD_NAMES, [config[column] for column in _FIELD_NAMES])
-        latest.namespace = namespace
-    definition = None
-    if definition_id is not None:
-        definition = ConfigDefinition(
-            id=definition_id, namespace=namespace, name=name, secret=secret,
-            schema=None if schema is None else json.loads(schema), schema_version=schema_version,
-        )
+    (revision, required_approvals, namespace_bytes, tenant_bytes, epoch, rollout_running, live_count) = row[:7]
+    definition, latest = models_from_row(row[7:], ConfigDefinition, Configuration)
+    for loaded in (definition, latest):
+        if loaded is not None:
+            loaded.namespace = namespace
     return WriteState(
-        revision=revision, required_approvals=required_approvals, latest=latest, live_count=live_count, definition=definition, rollout_running=rollout_running,
-        namespace_bytes=namespace_bytes, tenant_bytes=tenant_bytes, epoch=epoch,
+        revision=revision, required_approvals=required_approvals, latest=latest, live_count=live_count,
+        definition=definition, rollout_running=rollout_running, namespace_bytes=namespace_bytes,
+        tenant_bytes=tenant_bytes, epoch=epoch,
     )
 
 

@@ -15,6 +15,7 @@ from django.db.models import Q
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_users_with_perms
 
+from apps.raw_sql import models_from_row, select_columns
 from apps.tenants.models import Environment, Namespace, Tenant
 
 
@@ -154,32 +155,20 @@ def namespace_role(principal, namespace: Namespace) -> Role | None:
     return role_from_codenames(_granted_codenames(principal, [namespace, namespace.tenant]))
 
 
-def _columns(model, alias: str) -> str:
-    return ", ".join(f"{alias}.{connection.ops.quote_name(column.column)}" for column in model._meta.concrete_fields)
-
-
 @functools.cache
 def _namespace_with_grants_sql() -> str:
     on_namespace_or_tenant = """
         (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = namespace.id::text)
         OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = namespace.tenant_id::text)"""
     return f"""
-        SELECT {_columns(Namespace, "namespace")}, {_columns(Tenant, "tenant")}, {_columns(Environment, "environment")},
+        SELECT {select_columns(Namespace, "namespace")}, {select_columns(Tenant, "tenant")},
+               {select_columns(Environment, "environment")},
                ARRAY({_grants_sql(on_namespace_or_tenant)})
         FROM {Namespace._meta.db_table} namespace
         JOIN {Tenant._meta.db_table} tenant ON tenant.id = namespace.tenant_id
         JOIN {Environment._meta.db_table} environment ON environment.id = namespace.environment_id
         WHERE namespace.path = %(path)s
     """
-
-
-def _loaded(model, values: list):
-    """A model instance from its concrete columns, as the ORM would load it."""
-    columns = model._meta.concrete_fields
-    for i, column in enumerate(columns):
-        for converter in column.get_db_converters(connection):
-            values[i] = converter(values[i], column.cached_col, connection)
-    return model.from_db(connection.alias, [column.attname for column in columns], values)
 
 
 def namespace_with_role(principal, path: str) -> tuple[Namespace, Role | None] | None:
@@ -201,13 +190,8 @@ def namespace_with_role(principal, path: str) -> tuple[Namespace, Role | None] |
         row = cursor.fetchone()
     if row is None:
         return None
-    values, codenames = list(row[:-1]), row[-1]
-    instances = []
-    for model in (Namespace, Tenant, Environment):
-        width = len(model._meta.concrete_fields)
-        instances.append(_loaded(model, values[:width]))
-        values = values[width:]
-    namespace, tenant, environment = instances
+    namespace, tenant, environment = models_from_row(row[:-1], Namespace, Tenant, Environment)
+    codenames = row[-1]
     Namespace.tenant.field.set_cached_value(namespace, tenant)
     Namespace.environment.field.set_cached_value(namespace, environment)
     role = role_from_codenames(set(codenames)) if asks_grants else namespace_role(principal, namespace)
