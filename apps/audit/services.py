@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.change_context import ChangeContext
-from apps.raw_sql import SqlBatch, jsonb
+from apps.raw_sql import Prepared, SqlBatch, jsonb
 from apps.tenants.models import Namespace, Tenant
 
-_INSERT = (
+_INSERT = Prepared(
+    "audit_insert",
     f"INSERT INTO {AuditEvent._meta.db_table} (occurred_at, actor_id, actor_username, action, tenant_id, "
     "namespace_id, target, before, after, request_id, source_ip, changeset_id) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)"

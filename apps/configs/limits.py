@@ -12,8 +12,15 @@ from django.conf import settings
 from apps.configs.models import Configuration
 from apps.configs.values import config_value_size
 from apps.errors import InvalidInput
-from apps.raw_sql import SqlBatch
+from apps.raw_sql import Prepared, SqlBatch
 from apps.tenants.models import Namespace
+
+_CHARGE = Prepared("value_bytes_charge", f"UPDATE {Namespace._meta.db_table} SET value_bytes = value_bytes + %s WHERE id = %s")
+_TRIM = Prepared(
+    "history_trim",
+    f"DELETE FROM {Configuration._meta.db_table} WHERE namespace_id = %s AND name = %s AND version <= %s "
+    "AND NOT is_active",
+)
 
 
 def _size(value: Any) -> int:
@@ -37,8 +44,7 @@ def value_bytes_charge(
         # overshoot the tenant budget by at most one value each, which is the price
         # of not serialising every write of a tenant.
         _refuse_over(tenant_held + delta, settings.TENANT_VALUE_BYTES_MAX, "tenant", "NOREBOOT_TENANT_MAX_BYTES")
-    batch.add(f"UPDATE {Namespace._meta.db_table} SET value_bytes = value_bytes + %s WHERE id = %s",
-              [delta, namespace.pk])
+    batch.add(_CHARGE, [delta, namespace.pk])
 
 
 def _refuse_over(held: int, budget: int, scope: str, setting: str) -> None:
@@ -56,8 +62,4 @@ def history_trim(*, namespace: Namespace, name: str, newest_version: int, batch:
     keep = settings.CONFIG_HISTORY_MAX
     if keep <= 0 or newest_version <= keep:
         return
-    batch.add(
-        f"DELETE FROM {Configuration._meta.db_table} WHERE namespace_id = %s AND name = %s AND version <= %s "
-        "AND NOT is_active",
-        [namespace.pk, name, newest_version - keep],
-    )
+    batch.add(_TRIM, [namespace.pk, name, newest_version - keep])

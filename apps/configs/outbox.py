@@ -16,17 +16,18 @@ from django.utils import timezone
 
 from apps.configs.events import ConfigEvent, route_for
 from apps.configs.models import OutboxEvent
-from apps.raw_sql import SqlBatch, jsonb
+from apps.raw_sql import Prepared, SqlBatch, jsonb
 from apps.tenants.models import Namespace
 
 OUTBOX_CHANNEL = "outbox_events"
 
 
-_INSERT_CONFIG_EVENT = (
+_INSERT_CONFIG_EVENT = Prepared(
+    "outbox_insert",
     f"INSERT INTO {OutboxEvent._meta.db_table} (kind, namespace_id, revision, topic, key, payload, request_id, "
     "created_at) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
 )
-_WAKE_RELAY = "SELECT pg_notify(%s, '')"
+_WAKE_RELAY = Prepared("outbox_wake_relay", "SELECT pg_notify(%s, '')")
 
 
 def outbox_enqueue(*, namespace: Namespace, event: ConfigEvent, batch: SqlBatch | None = None) -> None:
@@ -52,7 +53,7 @@ def outbox_enqueue_broker_task(task: dict, *, request_id: str = "") -> OutboxEve
 
 def _wake_relay() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_WAKE_RELAY, [OUTBOX_CHANNEL])
+        _WAKE_RELAY.execute(cursor, [OUTBOX_CHANNEL])
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class PendingEvent:
     created_at: datetime
 
 
-_PENDING = (
+_PENDING = Prepared(
+    "outbox_pending",
     f"SELECT id, kind, topic, key, payload, request_id, created_at FROM {OutboxEvent._meta.db_table} "
     "WHERE published_at IS NULL ORDER BY id LIMIT %s"
 )
@@ -77,15 +79,20 @@ def outbox_pending(limit: int) -> list[PendingEvent]:
     Written as SQL: the relay asks it for every change, between the commit and
     the publish, and building the ORM query cost more than running it."""
     with connection.cursor() as cursor:
-        cursor.execute(_PENDING, [limit])
+        _PENDING.execute(cursor, [limit])
         rows = cursor.fetchall()
     return [PendingEvent(event_id, kind, topic, key, json.loads(payload), request_id, created_at)
             for event_id, kind, topic, key, payload, request_id, created_at in rows]
 
 
+_MARK_PUBLISHED = Prepared(
+    "outbox_mark_published", f"UPDATE {OutboxEvent._meta.db_table} SET published_at = %s WHERE id = ANY(%s)",
+)
+
+
 def outbox_mark_published(ids: list[int], at: datetime) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {OutboxEvent._meta.db_table} SET published_at = %s WHERE id = ANY(%s)", [at, ids])
+        _MARK_PUBLISHED.execute(cursor, [at, ids])
 
 
 def outbox_restamp_epoch(epoch: str) -> int:

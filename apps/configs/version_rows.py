@@ -14,16 +14,18 @@ from django.db import connection
 from apps.configs.lineage import LINEAGE_ROW
 from apps.configs.models import ConfigDefinition, Configuration, DatabaseLineage
 from apps.fleet.models import Rollout
-from apps.raw_sql import SqlBatch, jsonb, models_from_row, select_columns
+from apps.raw_sql import Prepared, SqlBatch, jsonb, models_from_row, select_columns
 from apps.tenants.models import Namespace
 
 # The lock every write of the namespace takes: it serialises them until
 # commit, so revision order is commit order.
-_LOCK = f"UPDATE {Namespace._meta.db_table} SET revision = revision + 1 WHERE id = %(namespace)s"
+_LOCK_SQL = f"UPDATE {Namespace._meta.db_table} SET revision = revision + 1 WHERE id = %(namespace)s"
+_LOCK = Prepared("write_lock", _LOCK_SQL)
+_LOCK_RETURNING = Prepared("write_lock_returning", f"{_LOCK_SQL} RETURNING revision, required_approvals")
 
 # Run after the statement that took the namespace lock (a statement of its own,
 # so that it sees every write committed before the lock was granted).
-_READ = f"""
+_READ = Prepared("write_state", f"""
 SELECT n.revision, n.required_approvals, n.value_bytes,
        (SELECT sum(value_bytes)::bigint FROM {Namespace._meta.db_table} WHERE tenant_id = n.tenant_id),
        (SELECT epoch FROM {DatabaseLineage._meta.db_table} WHERE id = %(lineage)s),
@@ -39,13 +41,22 @@ LEFT JOIN LATERAL (
     ORDER BY version DESC LIMIT 1
 ) c ON TRUE
 WHERE n.id = %(namespace)s
-"""
+""")
+_DEACTIVATE = Prepared(
+    "version_deactivate", f"UPDATE {Configuration._meta.db_table} SET is_active = FALSE, updated_at = %s WHERE id = %s",
+)
+_INSERT = Prepared(
+    "version_insert",
+    f"INSERT INTO {Configuration._meta.db_table} (namespace_id, name, value, is_secret, schema_version, version, "
+    "is_active, is_tombstone, revision, created_at, updated_at, created_by_id, comment) "
+    "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+)
 
 
 def namespace_lock(namespace: Namespace) -> tuple[int, int]:
     """Take the lock; the namespace's new revision and its required approvals."""
     with connection.cursor() as cursor:
-        cursor.execute(f"{_LOCK} RETURNING revision, required_approvals", {"namespace": namespace.pk})
+        _LOCK_RETURNING.execute(cursor, {"namespace": namespace.pk})
         return cursor.fetchone()
 
 
@@ -67,11 +78,12 @@ class WriteState:
 def write_state_read(namespace: Namespace, name: str, *, lock: bool) -> WriteState:
     """The state a write of `name` checks; `lock`: take the namespace lock
     first, in the same round trip (a transaction that does not hold it yet)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"{_LOCK};\n{_READ}" if lock else _READ, {
-            "lineage": LINEAGE_ROW, "name": name, "running": Rollout.State.RUNNING.value, "namespace": namespace.pk,
-        })
-        row = cursor.fetchone()
+    params = {"lineage": LINEAGE_ROW, "name": name, "running": Rollout.State.RUNNING.value, "namespace": namespace.pk}
+    statements = SqlBatch()
+    if lock:
+        statements.add(_LOCK, params)
+    statements.add(_READ, params)
+    row = statements.execute()
     (revision, required_approvals, namespace_bytes, tenant_bytes, epoch, rollout_running, live_count) = row[:7]
     definition, latest = models_from_row(row[7:], ConfigDefinition, Configuration)
     for loaded in (definition, latest):
@@ -85,16 +97,13 @@ def write_state_read(namespace: Namespace, name: str, *, lock: bool) -> WriteSta
 
 
 def version_deactivate(batch: SqlBatch, latest: Configuration, at: datetime) -> None:
-    batch.add(f"UPDATE {Configuration._meta.db_table} SET is_active = FALSE, updated_at = %s WHERE id = %s",
-              [at, latest.pk])
+    batch.add(_DEACTIVATE, [at, latest.pk])
 
 
 def version_insert(batch: SqlBatch, config: Configuration) -> None:
     """The new version's row, last in the batch so that the batch answers its id."""
     batch.add(
-        f"INSERT INTO {Configuration._meta.db_table} (namespace_id, name, value, is_secret, schema_version, version, "
-        "is_active, is_tombstone, revision, created_at, updated_at, created_by_id, comment) "
-        "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        _INSERT,
         [config.namespace_id, config.name, jsonb(config.value), config.is_secret, config.schema_version,
          config.version, config.is_active, config.is_tombstone, config.revision, config.created_at,
          config.updated_at, config.created_by_id, config.comment],

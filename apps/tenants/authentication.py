@@ -10,6 +10,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from apps.raw_sql import Prepared
 from apps.tenants.models import Namespace, ServiceToken
 from apps.tenants.roles import ServicePrincipal
 
@@ -30,21 +31,32 @@ def service_token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_REVISION_FOR_TOKEN = Prepared("revision_for_token", f"""
+    SELECT namespace.revision, namespace.id, token.id, token.name
+    FROM {ServiceToken._meta.db_table} token
+    JOIN {Namespace._meta.db_table} namespace ON namespace.id = token.namespace_id
+    WHERE token.secret_hash = %s AND token.revoked_at IS NULL AND namespace.path = %s
+      AND token.last_used_at > %s
+""")
+# Every client request passes here, so the token and its namespace come back
+# from one statement, written as SQL: building the ORM query with its joins
+# cost more than running it.
+_TOKEN_AND_NAMESPACE = Prepared("service_token_lookup", f"""
+    SELECT token.id, token.name, token.last_used_at,
+           namespace.id, namespace.path, namespace.revision, namespace.tenant_id,
+           namespace.environment_id, namespace.service_id, namespace.created_at
+    FROM {ServiceToken._meta.db_table} token
+    JOIN {Namespace._meta.db_table} namespace ON namespace.id = token.namespace_id
+    WHERE token.secret_hash = %s AND token.revoked_at IS NULL
+""")
+
+
 def revision_for_token(secret: str, path: str) -> tuple[int, ServicePrincipal] | None:
     """The revision of the namespace at `path` and the caller, when the secret is
     a live token of that namespace whose use was recorded recently enough; None
     otherwise (the full authentication then answers, and records the use)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT namespace.revision, namespace.id, token.id, token.name
-            FROM {ServiceToken._meta.db_table} token
-            JOIN {Namespace._meta.db_table} namespace ON namespace.id = token.namespace_id
-            WHERE token.secret_hash = %s AND token.revoked_at IS NULL AND namespace.path = %s
-              AND token.last_used_at > %s
-            """,
-            [service_token_hash(secret), path, timezone.now() - LAST_USED_RESOLUTION],
-        )
+        _REVISION_FOR_TOKEN.execute(cursor, [service_token_hash(secret), path, timezone.now() - LAST_USED_RESOLUTION])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -64,17 +76,7 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
         # back from one statement, written as SQL: building the ORM query with
         # its joins cost more than running it.
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                SELECT token.id, token.name, token.last_used_at,
-                       namespace.id, namespace.path, namespace.revision, namespace.tenant_id,
-                       namespace.environment_id, namespace.service_id, namespace.created_at
-                FROM {ServiceToken._meta.db_table} token
-                JOIN {Namespace._meta.db_table} namespace ON namespace.id = token.namespace_id
-                WHERE token.secret_hash = %s AND token.revoked_at IS NULL
-                """,
-                [service_token_hash(secret.strip())],
-            )
+            _TOKEN_AND_NAMESPACE.execute(cursor, [service_token_hash(secret.strip())])
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked service token.")

@@ -15,7 +15,7 @@ from django.db.models import Q
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_users_with_perms
 
-from apps.raw_sql import models_from_row, select_columns
+from apps.raw_sql import Prepared, models_from_row, select_columns
 from apps.tenants.models import Environment, Namespace, Tenant
 
 
@@ -111,18 +111,15 @@ def _granted_codenames(user, objects: list[Tenant | Namespace]) -> set[str]:
         return {codename for (codename,) in cursor.fetchall()} & set(ALL_ROLE_CODENAMES)
 
 
-def revision_for_viewer(user_id: int, path: str) -> tuple[int, str] | None:
-    """(revision, username) of the namespace at `path` when that user is active
-    and may view it (a superuser, or view_configs on the namespace or its tenant,
-    directly or through a group); None otherwise. One statement: the conditional
-    GET's fast path (apps/api/not_modified.py) asks it on every poll."""
+@functools.cache
+def _revision_for_viewer_statement() -> Prepared:
     user_table, group_table = UserObjectPermission._meta.db_table, GroupObjectPermission._meta.db_table
     membership_table = get_user_model().groups.through._meta.db_table
     on_namespace_or_tenant = """
         permission.codename = 'view_configs' AND (
             (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = namespace.id::text)
             OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = namespace.tenant_id::text))"""
-    sql = f"""
+    return Prepared("revision_for_viewer", f"""
         SELECT namespace.revision, person.username
         FROM {Namespace._meta.db_table} namespace
         JOIN {get_user_model()._meta.db_table} person ON person.id = %(user)s AND person.is_active
@@ -135,10 +132,17 @@ def revision_for_viewer(user_id: int, path: str) -> tuple[int, str] | None:
                        JOIN {Permission._meta.db_table} permission ON permission.id = grant_.permission_id
                        JOIN {membership_table} membership ON membership.group_id = grant_.group_id
                        WHERE membership.user_id = person.id AND {on_namespace_or_tenant}))
-    """
+    """)
+
+
+def revision_for_viewer(user_id: int, path: str) -> tuple[int, str] | None:
+    """(revision, username) of the namespace at `path` when that user is active
+    and may view it (a superuser, or view_configs on the namespace or its tenant,
+    directly or through a group); None otherwise. One statement: the conditional
+    GET's fast path (apps/api/not_modified.py) asks it on every poll."""
     types = ContentType.objects.get_for_models(Namespace, Tenant)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {
+        _revision_for_viewer_statement().execute(cursor, {
             "user": user_id, "path": path, "namespace_type": types[Namespace].pk, "tenant_type": types[Tenant].pk,
         })
         return cursor.fetchone()
@@ -156,11 +160,11 @@ def namespace_role(principal, namespace: Namespace) -> Role | None:
 
 
 @functools.cache
-def _namespace_with_grants_sql() -> str:
+def _namespace_with_grants_statement() -> Prepared:
     on_namespace_or_tenant = """
         (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = namespace.id::text)
         OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = namespace.tenant_id::text)"""
-    return f"""
+    return Prepared("namespace_with_role", f"""
         SELECT {select_columns(Namespace, "namespace")}, {select_columns(Tenant, "tenant")},
                {select_columns(Environment, "environment")},
                ARRAY({_grants_sql(on_namespace_or_tenant)})
@@ -168,7 +172,7 @@ def _namespace_with_grants_sql() -> str:
         JOIN {Tenant._meta.db_table} tenant ON tenant.id = namespace.tenant_id
         JOIN {Environment._meta.db_table} environment ON environment.id = namespace.environment_id
         WHERE namespace.path = %(path)s
-    """
+    """)
 
 
 def namespace_with_role(principal, path: str) -> tuple[Namespace, Role | None] | None:
@@ -183,7 +187,7 @@ def namespace_with_role(principal, path: str) -> tuple[Namespace, Role | None] |
     )
     types = ContentType.objects.get_for_models(Namespace, Tenant)
     with connection.cursor() as cursor:
-        cursor.execute(_namespace_with_grants_sql(), {
+        _namespace_with_grants_statement().execute(cursor, {
             "path": path, "user": principal.pk if asks_grants else None,
             "namespace_type": types[Namespace].pk, "tenant_type": types[Tenant].pk,
         })
