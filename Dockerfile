@@ -29,7 +29,7 @@ WORKDIR /app
 COPY --chown=root:root manage.py ./
 COPY --chown=root:root platform platform
 COPY --chown=root:root apps apps
-COPY --chown=root:root deploy/gunicorn.conf.py deploy/
+COPY --chown=root:root deploy/serve.py deploy/
 COPY --chown=root:root scripts scripts
 # The code belongs to root and is read-only for the service user; it writes
 # only its metrics files under /tmp.
@@ -38,4 +38,4 @@ USER 10001:10001
 EXPOSE 8000
 # The API by default; compose runs the relay and the workers from the same
 # image with their own commands (their health is not an HTTP probe).
-CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]
+CMD ["python", "deploy/serve.py"]

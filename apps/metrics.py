@@ -1,6 +1,6 @@
 """Every Prometheus metric of the platform, defined once.
 
-Under several processes (gunicorn workers, the relay) each process writes its
+Under several processes (the API server's workers, the relay) each process writes its
 samples to PROMETHEUS_MULTIPROC_DIR and /metrics aggregates them; without that
 variable, as in the test process, the default per-process registry is used."""
 

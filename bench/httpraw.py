@@ -13,7 +13,9 @@ import json
 import socket
 import time
 
-IDLE_RECONNECT_SECONDS = 1.5  # gunicorn closes idle keep-alive connections after 2 s
+# Servers and proxies close idle keep-alive connections, some after 2 s: one idle
+# this long is replaced before use rather than found closed by a request.
+IDLE_RECONNECT_SECONDS = 1.5
 
 
 class HttpError(Exception):

@@ -1,6 +1,6 @@
 """Where the machine's CPU went during a phase, from /proc: the whole machine
 (busy share of all CPUs), and CPU seconds of process groups: the API
-(gunicorn master and workers), the relay, PostgreSQL (every postgres
+(the server's main process and workers), the relay, PostgreSQL (every postgres
 process, other people's too), Kafka (the broker JVM), the benchmark's own
 processes, and everything else."""
 

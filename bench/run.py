@@ -1,7 +1,7 @@
 """`make bench` / `make bench-quick`: the benchmarks of issue 10 against the real
 local stack, with the raw baselines measured in the same run.
 
-The run starts its own API (gunicorn on 127.0.0.1:8001 by default) and its own
+The run starts its own API (deploy/serve.py on 127.0.0.1:8001 by default) and its own
 outbox relay against the main database, creates or reuses the bench fixtures
 (bench/setup_data.py), measures, prints a table with the targets of the issue
 and writes bench/results/latest.json. Whatever happens (failure, Ctrl-C,
@@ -199,7 +199,7 @@ class Bench:
         head = [
             f"No-Reboot HQ benchmarks, mode {self.args.mode}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, "
             f"{wall:.0f} s (budget {self.cfg['budget_s']} s)",
-            f"machine: {os.cpu_count()} CPUs shared by everything below: the bench API (gunicorn, "
+            f"machine: {os.cpu_count()} CPUs shared by everything below: the bench API (deploy/serve.py, "
             f"{self.args.workers} workers x {self.args.threads} threads, 127.0.0.1:{self.port}), the relay "
             f"({self.stack.relay_state}), PostgreSQL, the Kafka broker, the SDK clients and the load generators, "
             "and whatever else runs here (other people's tests). Figures are of this shared machine.",

@@ -126,7 +126,7 @@ def kafka_identity() -> str | None:
 
 
 class Stack:
-    """The bench's own API (gunicorn) and outbox relay against the main database."""
+    """The bench's own API (deploy/serve.py) and outbox relay against the main database."""
 
     def __init__(self, procs: Processes, *, port: int, workers: int, threads: int, notes: list[str]) -> None:
         self.procs = procs
@@ -149,19 +149,17 @@ class Stack:
         self.api_log = open(RESULTS / "api.log", "w")
         self.relay_log_path = RESULTS / "relay.log"
         self.relay_log = open(self.relay_log_path, "w")
-        # As `make run` runs them: the project's gunicorn settings when it has
-        # them, a metrics folder shared by the workers and the relay (fresh for
-        # the run), no relay metrics port (it could clash with a `make run`).
+        # As `make run` runs them: the project's API server, a metrics folder
+        # shared by the workers and the relay (fresh for the run), no relay
+        # metrics port (it could clash with a `make run`).
         metrics_dir = RESULTS / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()
         env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "NOREBOOT_RELAY_METRICS_PORT": "0"}
-        conf = ROOT / "deploy" / "gunicorn.conf.py"
-        app = ["-c", str(conf)] if conf.exists() else ["--pythonpath", "platform", "config_service.wsgi:application"]
         self.api = self.procs.spawn(
-            [PY, "-m", "gunicorn", *app, "--bind", f"{HOST}:{self.port}", "--workers", str(self.workers),
-             "--threads", str(self.threads)],
-            stdout=self.api_log, stderr=subprocess.STDOUT, env=env,
+            [PY, str(ROOT / "deploy" / "serve.py")], stdout=self.api_log, stderr=subprocess.STDOUT,
+            env={**env, "NOREBOOT_BIND": f"{HOST}:{self.port}", "WEB_CONCURRENCY": str(self.workers),
+                 "NOREBOOT_THREADS": str(self.threads)},
         )
         self.relay = self.procs.spawn([PY, "manage.py", "relay_outbox"], stdout=self.relay_log,
                                       stderr=subprocess.STDOUT, env=env)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole stack in the foreground: the API under gunicorn, the outbox relay
+# The whole stack in the foreground: the API (deploy/serve.py), the outbox relay
 # and the demo client service, each line of output tagged with its source.
 # Ctrl-C stops everything this script started.
 set -euo pipefail
@@ -37,9 +37,9 @@ tagged() {
     pids+=($!)
 }
 
-tagged api .venv/bin/gunicorn -c deploy/gunicorn.conf.py
+tagged api $PY deploy/serve.py
 # The relay survives database outages by itself; should it die anyway, it is
-# started again (the API's workers are restarted by gunicorn).
+# started again (the API's workers are restarted by its server).
 tagged relay scripts/supervise.sh $PY manage.py relay_outbox
 # Signed webhook deliveries (a Kafka consumer group), restarted the same way.
 tagged webhooks scripts/supervise.sh $PY manage.py deliver_webhooks

@@ -1,4 +1,4 @@
-"""N API replicas: two gunicorn instances on two ports, one database and one
+"""N API replicas: two API servers (deploy/serve.py) on two ports, one database and one
 broker, written through at the same time."""
 
 import json

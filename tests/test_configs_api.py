@@ -152,7 +152,7 @@ def test_namespace_put__50_concurrent_http_writers_on_one_config__versions_1_to_
 ):
     _, namespace, user = editor
     token = str(AccessToken.for_user(user))
-    # The production server (gunicorn, several workers), not the test server with its short listen queue.
+    # The production server (deploy/serve.py, several workers), not the test server with its short listen queue.
     api = ApiServer(settings.DATABASES["default"]["NAME"])
     api.start()
     url = f"{api.url}/api/v1/namespaces/{namespace.path}/configs/contended/"

@@ -432,7 +432,7 @@ def test_audit_page__the_api_s_filters__the_events_the_api_lists_and_the_same_re
     assert both({"namespace": namespace.path, "since": "yesterday"}) == ((400, []), (400, []))
 
 
-def test_dashboard_assets__under_gunicorn__the_page_s_stylesheet_and_script_served(settings):
+def test_dashboard_assets__under_the_api_server__the_page_s_stylesheet_and_script_served(settings):
     api = ApiServer(settings.DATABASES["default"]["NAME"], workers=1)
     api.start()
     try:

@@ -89,9 +89,9 @@ def test_start__weak_key_and_debug_off__refused_with_one_line_naming_it(tmp_path
     assert len(lines) == 1 and variable in lines[0], done.stderr
 
 
-def test_start__weak_key_under_gunicorn__stops_at_once_with_the_line():
+def test_start__weak_key_under_the_api_server__stops_at_once_with_the_line():
     done = platform_command(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"], timeout=30,
+        [sys.executable, "deploy/serve.py"], timeout=30,
         NOREBOOT_SECRET_KEY=PUBLISHED_SECRET_KEY, NOREBOOT_BIND=f"127.0.0.1:{free_port()}",
     )
 

@@ -20,7 +20,7 @@ REQUESTS_AFTER_OUTAGE = 12
 
 @pytest.fixture
 def api_reading(settings, make_user, make_namespace, grant):
-    """(API under gunicorn, snapshot URL, JWT), its connections opened by a first round of reads."""
+    """(API under its server, snapshot URL, JWT), its connections opened by a first round of reads."""
     namespace, user = make_namespace(), make_user()
     grant(user, namespace, "viewer")
     api = ApiServer(settings.DATABASES["default"]["NAME"], workers=1)

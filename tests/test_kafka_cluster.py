@@ -103,7 +103,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def on_cluster(cluster, settings, editor):
-    """The relay and an API (its own gunicorn) on the cluster; the test process
+    """The relay and an API (its own server) on the cluster; the test process
     reads the cluster too. Yields (api, namespace, editor's token, tail)."""
     _, namespace, user = editor
     env = cluster.platform_env

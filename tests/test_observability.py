@@ -1,4 +1,4 @@
-"""Metrics and logs of the real processes: the API under gunicorn with two
+"""Metrics and logs of the real processes: the API under its server with two
 workers and the relay, sharing one metrics folder, against PostgreSQL and Kafka."""
 
 import json

@@ -386,7 +386,6 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # The request middleware logs every request with more context.
         "django.server": {"level": "WARNING"},
-        "gunicorn.access": {"level": "WARNING"},
         # Connection trouble is reported once per outage by the publisher (error_cb).
         "librdkafka": {"level": env_str("NOREBOOT_LIBRDKAFKA_LOG_LEVEL", "CRITICAL")},
     },

@@ -1,5 +1,5 @@
 """The platform's own processes, started for real by tests: the outbox relay
-(`manage.py relay_outbox`) and the API under gunicorn."""
+(`manage.py relay_outbox`) and the API under its server (deploy/serve.py)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def free_port() -> int:
 
 
 class ApiServer(PlatformProcess):
-    """The API under gunicorn with several workers, as in production."""
+    """The API under its server (deploy/serve.py) with several workers, as in production."""
 
     def __init__(self, database_name: str, workers: int = 2, **extra_env: str) -> None:
         self.port = free_port()
@@ -111,7 +111,7 @@ class ApiServer(PlatformProcess):
         super().__init__(stack_env(
             database_name, NOREBOOT_BIND=f"127.0.0.1:{self.port}", WEB_CONCURRENCY=str(workers), **extra_env
         ))
-        self.command = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+        self.command = [sys.executable, str(ROOT / "deploy" / "serve.py")]
 
     def start(self) -> None:
         super().start()
