@@ -186,7 +186,8 @@ def test_swagger_ui__assets__served_by_the_project_not_a_cdn():
     assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
 
     assert assets and all(asset.startswith("/static/") for asset in assets), assets
-    assert "//" not in "".join(assets) and "cdn" not in html.lower()
+    # A CDN's host, not the letters: the page's random CSRF token may hold "cdn".
+    assert "//" not in "".join(assets) and not re.search(r"cdn[./-]|jsdelivr|unpkg", html.lower())
     for asset in assets:
         response = client.get(asset)
         assert response.status_code == 200, asset
