@@ -29,7 +29,7 @@ def quoted(number: int) -> str:
 def parse_if_match(request, body_expected: int | None) -> int | AnyVersion | None:
     """The expected current version, from If-Match or the body's expected_version;
     ANY_VERSION for `If-Match: *`."""
-    header = request.headers.get("If-Match")
+    header = request.META.get("HTTP_IF_MATCH")
     if header is None:
         return body_expected
     if header.strip() == "*":
@@ -41,5 +41,5 @@ def parse_if_match(request, body_expected: int | None) -> int | AnyVersion | Non
 
 
 def etag_matches(request, current: str) -> bool:
-    offered = request.headers.get("If-None-Match", "")
+    offered = request.META.get("HTTP_IF_NONE_MATCH", "")
     return any(tag.strip().removeprefix("W/") in (current, "*") for tag in offered.split(",") if tag.strip())

@@ -18,6 +18,7 @@ SERVICE_TOKEN_PREFIX = "nrb_"
 # Recording every use would turn each read into a write; once a minute is enough
 # to tell a live token from a forgotten one.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+_LAST_USED_SECONDS = int(LAST_USED_RESOLUTION.total_seconds())
 
 
 def service_token_new() -> tuple[str, str]:
@@ -36,7 +37,7 @@ _REVISION_FOR_TOKEN = Prepared("revision_for_token", f"""
     FROM {ServiceToken._meta.db_table} token
     JOIN {Namespace._meta.db_table} namespace ON namespace.id = token.namespace_id
     WHERE token.secret_hash = %s AND token.revoked_at IS NULL AND namespace.path = %s
-      AND token.last_used_at > %s
+      AND token.last_used_at > now() - %s * interval '1 second'
 """)
 # Every client request passes here, so the token and its namespace come back
 # from one statement, written as SQL: building the ORM query with its joins
@@ -56,7 +57,7 @@ def revision_for_token(secret: str, path: str) -> tuple[int, ServicePrincipal] |
     a live token of that namespace whose use was recorded recently enough; None
     otherwise (the full authentication then answers, and records the use)."""
     with connection.cursor() as cursor:
-        _REVISION_FOR_TOKEN.execute(cursor, [service_token_hash(secret), path, timezone.now() - LAST_USED_RESOLUTION])
+        _REVISION_FOR_TOKEN.execute(cursor, [service_token_hash(secret), path, _LAST_USED_SECONDS])
         row = cursor.fetchone()
     if row is None:
         return None

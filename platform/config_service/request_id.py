@@ -6,6 +6,7 @@ import re
 import uuid
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_META_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -16,7 +17,8 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        offered = request.headers.get(REQUEST_ID_HEADER, "")
+        # From META: request.headers builds a dict of every header, which a 304 never needs otherwise.
+        offered = request.META.get(_META_KEY, "")
         request.request_id = offered if _ACCEPTABLE.match(offered) else uuid.uuid4().hex
         token = current_request_id.set(request.request_id)
         try:
