@@ -7,9 +7,23 @@ processes, and everything else."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# How often a phase's processes are read while it runs: a process that ends
+# mid-phase (a database session the API recycles after CONN_MAX_AGE) counts
+# up to its last reading, instead of landing in "other".
+FOLLOW_SECONDS = 0.5
+
+
+def _ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(rest[11]) + int(rest[12])
 
 
 def _machine() -> tuple[int, int]:
@@ -48,6 +62,9 @@ class CpuMeter:
         # roots: group name -> pids whose whole process trees belong to it
         self.roots = roots
         self._start = None
+        self._last_seen: dict[int, int] = {}
+        self._stopped = threading.Event()
+        self._follower: threading.Thread | None = None
 
     def _sample(self):
         procs = _processes()
@@ -90,11 +107,29 @@ class CpuMeter:
 
     def start(self) -> None:
         self._start = self._sample()
+        owned = [pid for pid in self._start[2] if pid in self._start[3]]
+        self._last_seen = {pid: self._start[2][pid] for pid in owned}
+        self._stopped.clear()
+        self._follower = threading.Thread(target=self._follow, args=(owned,), daemon=True)
+        self._follower.start()
+
+    def _follow(self, pids: list[int]) -> None:
+        while not self._stopped.wait(FOLLOW_SECONDS):
+            for pid in pids:
+                ticks = _ticks(pid)
+                if ticks is not None:
+                    self._last_seen[pid] = ticks
 
     def stop(self) -> dict:
-        assert self._start is not None
-        t0, (total0, idle0), ticks0, _owner0 = self._start
+        assert self._start is not None and self._follower is not None
+        self._stopped.set()
+        self._follower.join()
+        t0, (total0, idle0), ticks0, owner0 = self._start
         t1, (total1, idle1), ticks1, owner1 = self._sample()
+        # Processes of a group that ended during the phase, as last read.
+        for pid, ticks in self._last_seen.items():
+            if pid not in ticks1:
+                ticks1[pid], owner1[pid] = ticks, owner0[pid]
         groups: dict[str, float] = {}
         accounted = 0.0
         for pid, ticks in ticks1.items():

@@ -147,6 +147,11 @@ class OutboxRelay:
                 if not done:
                     return
             logger.debug("batch of %d in %.1f ms", len(batch), (time.monotonic() - started) * 1000)
+            # A short batch was everything committed when it was read; whatever
+            # commits later notifies this connection (LISTEN), which wakes the
+            # wait at once: no further read that would find nothing.
+            if len(batch) < settings.OUTBOX_BATCH_SIZE:
+                return
 
     def _run_broker_tasks(self, tasks: list[PendingEvent]) -> bool:
         for task in tasks:
