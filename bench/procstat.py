@@ -68,7 +68,7 @@ def python_work_ms() -> float:
         parsed = json.loads(body)
         fields = {key: str(value) for key, value in parsed.items()}
         "".join(sorted(fields)).upper().split("_")
-        [getattr(body, "startswith")("{") for _ in range(20)]
+        [body.startswith("{") for _ in range(20)]
     return 1000 * (time.process_time() - started)
 
 
