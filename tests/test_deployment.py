@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jwt
@@ -20,7 +22,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from tests.conftest import bearer_client
-from tests.support.processes import free_port
+from tests.support.processes import ApiServer, free_port, http_call
 
 ROOT = Path(__file__).resolve().parents[1]
 # The defaults the repository once shipped, so every installation shared them.
@@ -97,6 +99,38 @@ def test_start__weak_key_under_the_api_server__stops_at_once_with_the_line():
 
     assert done.returncode != 0
     assert "NOREBOOT_SECRET_KEY is a published default" in done.stderr
+
+
+def worker_pids(server_pid: int) -> set[int]:
+    """The server's child processes, from /proc."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == server_pid:
+                children.add(int(entry.name))
+        except OSError:
+            continue
+    return children
+
+
+def test_api_server__a_worker_killed__another_started_and_the_api_answers(settings):
+    api = ApiServer(settings.DATABASES["default"]["NAME"], workers=2)
+    api.start()
+    try:
+        workers = worker_pids(api.process.pid)
+        assert len(workers) == 2
+        killed = min(workers)
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while (killed in worker_pids(api.process.pid) or len(worker_pids(api.process.pid)) < 2) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        now = worker_pids(api.process.pid)
+        answers = [http_call(f"{api.url}/healthz")[0] for _ in range(4)]
+    finally:
+        api.stop()
+    assert killed not in now and len(now) == 2
+    assert answers == [200] * 4
 
 
 def test_start__weak_key_with_debug_on__allowed_for_development():
