@@ -33,7 +33,7 @@ def main() -> None:
     from granian.constants import HTTPModes, Interfaces
 
     Granian(
-        "config_service.wsgi:application",
+        "config_service.wsgi:served",
         address=host.strip("[]"),
         port=int(port),
         interface=Interfaces.WSGI,

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import jwt
@@ -131,6 +132,21 @@ def test_api_server__a_worker_killed__another_started_and_the_api_answers(settin
         api.stop()
     assert killed not in now and len(now) == 2
     assert answers == [200] * 4
+
+
+def test_api_server__its_process_environment__never_read_as_the_request_s(settings):
+    api = ApiServer(settings.DATABASES["default"]["NAME"], workers=1, HTTP_X_REQUEST_ID="from-the-environment")
+    api.start()
+    try:
+        with urllib.request.urlopen(f"{api.url}/healthz", timeout=10) as response:
+            without_header = response.headers["X-Request-ID"]
+        request = urllib.request.Request(f"{api.url}/healthz", headers={"X-Request-ID": "from-the-client"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            with_header = response.headers["X-Request-ID"]
+    finally:
+        api.stop()
+    assert re.fullmatch(r"[0-9a-f]{32}", without_header), without_header
+    assert with_header == "from-the-client"
 
 
 def test_start__weak_key_with_debug_on__allowed_for_development():
