@@ -6,7 +6,6 @@ processes, and everything else."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -54,47 +53,6 @@ def _processes() -> dict[int, tuple[int, str, int, str, int]]:
         reaped = int(rest[13]) + int(rest[14])  # cutime + cstime: children it has waited for
         procs[int(entry)] = (ppid, comm, ticks, cmdline, reaped)
     return procs
-
-
-def python_work_ms() -> float:
-    """CPU milliseconds this process spends on one fixed piece of Python work
-    (JSON round trips, dicts, strings and attribute look-ups, as in a request).
-    CPU time, not wall time: waiting for a CPU costs nothing here, so the
-    figure rises only when the CPU itself runs slower (the other CPU's load
-    sharing its caches and core)."""
-    started = time.process_time()
-    for i in range(300):
-        body = json.dumps({"name": f"config_{i}", "value": {"limit": i, "tags": ["a", "b"]}, "version": i})
-        parsed = json.loads(body)
-        fields = {key: str(value) for key, value in parsed.items()}
-        "".join(sorted(fields)).upper().split("_")
-        [body.startswith("{") for _ in range(20)]
-    return 1000 * (time.process_time() - started)
-
-
-class Slowdown:
-    """How much slower the same Python work runs during a phase than just
-    before it: the best of several samples alone against the median of
-    samples taken every second while the phase runs."""
-
-    def __init__(self) -> None:
-        self.alone = min(python_work_ms() for _ in range(5))
-        self.during: list[float] = []
-        self._stopped = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
-        self._sampler.start()
-
-    def _sample(self) -> None:
-        while not self._stopped.wait(1.0):
-            self.during.append(python_work_ms())
-
-    def stop(self) -> dict | None:
-        self._stopped.set()
-        self._sampler.join()
-        if not self.during:
-            return None
-        during = sorted(self.during)[len(self.during) // 2]
-        return {"alone_ms": round(self.alone, 2), "during_ms": round(during, 2), "ratio": round(during / self.alone, 2)}
 
 
 class CpuMeter:

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 
 from charts import write_charts
 from phases import acks, floor, propagation, reads, sdk, writes
-from procstat import CpuMeter, Slowdown
+from procstat import CpuMeter
 from stack import HOST, RESULTS, ROOT, Processes, Stack, kafka_identity, log
 from stats import summary
 from table import build_rows, format_table
@@ -60,7 +60,6 @@ MODES = {
         "ack_reports": 40000, "sdk_reports": 800,
     },
 }
-API_CPU_PHASES = ("writes.distinct", "reads.304_throughput")
 PHASES = ("propagation", "polling", "floor", "writes", "reads", "sdk", "acks")
 
 
@@ -121,16 +120,11 @@ class Bench:
         self.current_phase = name
         for attempt in (1, 2):
             before = kafka_identity()
-            # Where the API's CPU per request is a target, also how much slower
-            # the same work runs on this machine while the phase loads it.
-            slowdown = Slowdown() if name in API_CPU_PHASES else None
             meter = CpuMeter(roots)
             meter.start()
             log(f"{name} ...")
             hit = fn()
             cpu = meter.stop()
-            if slowdown is not None:
-                cpu["python_slowdown"] = slowdown.stop()
             restarted = before != kafka_identity()
             self.cpu[name] = cpu
             why = "the Kafka broker restarted during it" if restarted else str(hit)

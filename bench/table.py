@@ -130,12 +130,6 @@ def build_rows(m: dict, cpu: dict | None = None) -> list[dict]:
         used = api_cpu_ms(m, cpu, phase, status)
         if used is not None:
             value_row(f"API CPU per {label}", used, "ms", f"<={limit:g}", used <= limit, f"{phase} phase")
-        slowdown = cpu.get(phase, {}).get("python_slowdown")
-        if used is not None and slowdown:
-            value_row("  same Python work, CPU during / alone", slowdown["ratio"], "x", "", None,
-                      f"{slowdown['during_ms']:g} vs {slowdown['alone_ms']:g} ms")
-            value_row(f"  API CPU per {label} / that", round(used / slowdown["ratio"], 3), "ms", "", None,
-                      "at the speed of the machine alone")
     row("reads.spec_list", "GET /api/configs/", note=f"{m.get('reads.spec_list', {}).get('configs')} configs")
     row("sdk.get", "SDK client.get()")
     row("sdk.dict_get", "plain dict.get()")
