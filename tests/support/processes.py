@@ -45,8 +45,10 @@ class PlatformProcess:
         self._log = tempfile.TemporaryFile(mode="w+")
 
     def start(self) -> None:
+        # A process group of its own, which stop() clears: a worker process
+        # must not outlive its server (one SIGKILLed after the grace period).
         self.process = subprocess.Popen(
-            self.command, env=self._env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+            self.command, env=self._env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def kill(self) -> None:
@@ -65,6 +67,11 @@ class PlatformProcess:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=10)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.process = None
         return self.output()
 
