@@ -8,6 +8,7 @@ import re
 import uuid
 
 import pytest
+from confluent_kafka import KafkaException
 from django.contrib.auth import get_user_model
 from django.test import Client
 from noreboot import ConfigClient
@@ -20,7 +21,7 @@ from apps.tenants import services as tenant_services
 from apps.tenants.models import Namespace, Tenant
 from apps.tenants.roles import Role
 from tests.support import conformance
-from tests.support.kafka import TopicTail
+from tests.support.kafka import TopicTail, topic_names, topics_delete
 from tests.support.processes import RelayProcess
 
 
@@ -34,6 +35,25 @@ def pytest_collection_modifyitems(items):
         item.get_closest_marker("checks_recorded_responses") is not None,
         item.get_closest_marker("stops_shared_service") is not None,
     ))
+
+
+# The broker's topics when the session started.
+TOPICS_BEFORE = pytest.StashKey[set]()
+
+
+def pytest_sessionstart(session):
+    try:
+        session.config.stash[TOPICS_BEFORE] = topic_names()
+    except KafkaException:
+        pass  # No broker to tidy: the tests that need one say so.
+
+
+def pytest_sessionfinish(session):
+    # The topics the suite made (its tenants', its consumers'), whether its
+    # tests passed or not; the broker's other topics are left as they were.
+    before = session.config.stash.get(TOPICS_BEFORE, None)
+    if before is not None:
+        topics_delete(topic_names() - before)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from apps.configs.events import config_topic_for_tenant, config_topics_pattern
 from apps.configs.publisher import platform_client_config
@@ -97,6 +98,23 @@ class TopicTail:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def topic_names() -> set[str]:
+    """Every topic on the broker but Kafka's own."""
+    admin = AdminClient(platform_client_config())
+    return {name for name in admin.list_topics(timeout=10).topics if not name.startswith("__")}
+
+
+def topics_delete(names: set[str]) -> None:
+    """Delete the topics, waiting for the broker's answer. A suite makes a
+    tenant, so two topics, in most tests: kept, they add up to thousands of
+    partitions over a few runs, which a broker loads one by one at every start."""
+    if not names:
+        return
+    admin = AdminClient(platform_client_config())
+    for future in admin.delete_topics(sorted(names), operation_timeout=60, request_timeout=120).values():
+        future.result()
 
 
 def kafka_script(command: str) -> None:
