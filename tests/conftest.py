@@ -3,14 +3,16 @@ PostgreSQL and the real Kafka broker that `make test` starts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
 
 import pytest
 from confluent_kafka import KafkaException
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.test import Client, override_settings
 from noreboot import ConfigClient
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -137,6 +139,20 @@ def grant(db, change_context):
         tenant_services.role_grant(target=target, user=user, role=Role.from_label(role), context=change_context)
 
     return give
+
+
+@contextlib.contextmanager
+def views_alone(client: Client):
+    """The client's requests answered without the fast paths (apps/api/fast_paths.py),
+    by the views alone. A client's handler builds its middleware at its first
+    request, so it is built again on the way in and out."""
+    middleware = [entry for entry in settings.MIDDLEWARE if not entry.endswith(".FastPathMiddleware")]
+    with override_settings(MIDDLEWARE=middleware):
+        client.handler.load_middleware()
+        try:
+            yield
+        finally:
+            client.handler._middleware_chain = None
 
 
 def bearer_client(access: str) -> APIClient:

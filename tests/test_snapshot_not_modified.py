@@ -1,24 +1,21 @@
-"""The snapshot's conditional-GET fast path (apps/api/not_modified.py): an
+"""The snapshot's conditional-GET fast path (apps/api/fast_paths.py): an
 unchanged snapshot is answered 304 in one statement, with the same headers as
 the view's own 304, and everything it cannot decide gets the view's answer."""
 
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
-from django.test import override_settings
 from guardian.shortcuts import assign_perm
 from rest_framework_simplejwt.tokens import AccessToken
 
 from apps.configs.services import config_set
 from apps.metrics import HTTP_REQUESTS
 from apps.tenants.services import role_revoke, service_token_create, service_token_revoke
-from tests.conftest import bearer_client
+from tests.conftest import bearer_client, views_alone
 
 pytestmark = pytest.mark.django_db
 
-WITHOUT_FAST_PATH = [entry for entry in settings.MIDDLEWARE if not entry.endswith("SnapshotNotModifiedMiddleware")]
 
 
 def snapshot_url(namespace) -> str:
@@ -47,7 +44,7 @@ def test_snapshot_304__viewer_jwt__one_statement_and_the_views_headers(viewer, d
     client, namespace, _, etag = viewer
     with django_assert_num_queries(1):
         fast = client.get(snapshot_url(namespace), HTTP_IF_NONE_MATCH=etag, HTTP_X_REQUEST_ID="poll-1")
-    with override_settings(MIDDLEWARE=WITHOUT_FAST_PATH):
+    with views_alone(client):
         slow = client.get(snapshot_url(namespace), HTTP_IF_NONE_MATCH=etag, HTTP_X_REQUEST_ID="poll-1")
 
     assert fast.status_code == slow.status_code == 304

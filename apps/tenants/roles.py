@@ -139,7 +139,7 @@ def revision_for_viewer(user_id: int, path: str) -> tuple[int, str] | None:
     """(revision, username) of the namespace at `path` when that user is active
     and may view it (a superuser, or view_configs on the namespace or its tenant,
     directly or through a group); None otherwise. One statement: the conditional
-    GET's fast path (apps/api/not_modified.py) asks it on every poll."""
+    GET's fast path (apps/api/fast_paths.py) asks it on every poll."""
     types = ContentType.objects.get_for_models(Namespace, Tenant)
     with connection.cursor() as cursor:
         _revision_for_viewer_statement().execute(cursor, {

@@ -149,8 +149,8 @@ MIDDLEWARE = [
     "config_service.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Before sessions, auth and DRF: most snapshot polls are "unchanged".
-    "apps.api.not_modified.SnapshotNotModifiedMiddleware",
+    # Before sessions, auth and DRF: most snapshot polls are "unchanged", and most writes plain PUTs.
+    "apps.api.fast_paths.FastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
