@@ -17,6 +17,7 @@ connection runs it, and run by name from then on."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import weakref
@@ -35,19 +36,30 @@ def models_from_row(values, *models) -> list:
     the other, as the ORM would load them (their fields' conversions, JSON
     decoded); None for one whose primary key is NULL (a left join that found
     nothing)."""
-    instances, values = [], list(values)
+    instances, start = [], 0
     for model in models:
-        fields = model._meta.concrete_fields
-        own, values = values[:len(fields)], values[len(fields):]
-        if own[fields.index(model._meta.pk)] is None:
+        attnames, pk_index, conversions = _row_shape(model)
+        own = list(values[start:start + len(attnames)])
+        start += len(attnames)
+        if own[pk_index] is None:
             instances.append(None)
             continue
-        for i, field in enumerate(fields):
-            for converter in field.get_db_converters(connection):
-                own[i] = converter(own[i], field.cached_col, connection)
-        instances.append(model.from_db(connection.alias, [field.attname for field in fields], own))
-    assert not values, "more values than the models' columns"
+        for i, convert, expression in conversions:
+            own[i] = convert(own[i], expression, connection)
+        instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, own))
+    assert start == len(values), "more values than the models' columns"
     return instances
+
+
+@functools.cache
+def _row_shape(model) -> tuple[list[str], int, list[tuple]]:
+    """(column attribute names, the primary key's index, the conversions of the
+    fields that have any) of the model's select_columns: the same for every
+    row, and asking each field for them cost more than loading the row."""
+    fields = model._meta.concrete_fields
+    conversions = [(i, convert, field.cached_col) for i, field in enumerate(fields)
+                   for convert in field.get_db_converters(connection)]
+    return [field.attname for field in fields], fields.index(model._meta.pk), conversions
 
 
 def jsonb(value: Any) -> str | None:
