@@ -40,7 +40,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from apps.api.etags import etag_matches, parse_if_match, quoted
 from apps.change_context import ChangeContext
 from apps.configs.models import COMMENT_MAX_LENGTH, config_name_errors
-from apps.configs.serializers import ConfigVersionSerializer
+from apps.configs.serializers import version_body
 from apps.configs.services import config_set
 from apps.errors import DomainError
 from apps.tenants.authentication import SERVICE_TOKEN_PREFIX, revision_for_token
@@ -165,7 +165,7 @@ class FastPathMiddleware:
                                 context=context, **fields)
         except DomainError as exc:
             return json_response(error_body(exc.code, exc.message, exc.fields, **exc.details), exc.status)
-        return json_response(ConfigVersionSerializer(config).data, 201, ETag=quoted(config.version))
+        return json_response(version_body(config), 201, ETag=quoted(config.version))
 
 
 def _refused(constant: str):

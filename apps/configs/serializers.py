@@ -155,30 +155,38 @@ class ConfigVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_fingerprint(self, config: Configuration) -> str | None:
-        return config.value["fingerprint"] if config.is_secret and config.value is not None else None
+        return fingerprint_of(config)
 
     def to_representation(self, config: Configuration) -> dict:
-        # What the declared fields give (they still describe it in the schema),
-        # written out: every write answers with it, and building a
-        # ModelSerializer's fields for each instance cost more CPU than the rest
-        # of the request outside the write. tests/test_config_version_body.py
-        # holds the two equal.
-        created_by = config.created_by
-        return {
-            "namespace": config.namespace.path,
-            "name": config.name,
-            "value": value_shown(config.value, config.is_secret),
-            "version": config.version,
-            "revision": config.revision,
-            "is_active": config.is_active,
-            "deleted": config.is_tombstone,
-            "created_at": CREATED_AT_FIELD.to_representation(config.created_at),
-            "created_by": None if created_by is None else created_by.username,
-            "comment": config.comment,
-            "secret": config.is_secret,
-            "schema_version": config.schema_version,
-            "fingerprint": self.get_fingerprint(config),
-        }
+        return version_body(config)
+
+
+def version_body(config: Configuration) -> dict:
+    """What ConfigVersionSerializer's declared fields give (they still describe
+    it in the schema), written out: every write answers with it, and building
+    a ModelSerializer's fields for each instance cost more CPU than the rest
+    of the request outside the write. tests/test_config_version_body.py holds
+    the two equal."""
+    created_by = config.created_by
+    return {
+        "namespace": config.namespace.path,
+        "name": config.name,
+        "value": value_shown(config.value, config.is_secret),
+        "version": config.version,
+        "revision": config.revision,
+        "is_active": config.is_active,
+        "deleted": config.is_tombstone,
+        "created_at": CREATED_AT_FIELD.to_representation(config.created_at),
+        "created_by": None if created_by is None else created_by.username,
+        "comment": config.comment,
+        "secret": config.is_secret,
+        "schema_version": config.schema_version,
+        "fingerprint": fingerprint_of(config),
+    }
+
+
+def fingerprint_of(config: Configuration) -> str | None:
+    return config.value["fingerprint"] if config.is_secret and config.value is not None else None
 
 
 class SnapshotConfigSerializer(serializers.Serializer):
