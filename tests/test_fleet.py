@@ -153,19 +153,20 @@ def test_fleet__20_clients_in_4_processes__current_within_2s_converge_roll_out_2
     processes = fleet.start([5, 5, 5, 5], ["region=eu1,version=2.3.1", "region=eu1", "region=us1", "region=us1"])
     wait_until(lambda: fleet.all_current(20), fleet.diagnosis)
 
-    changed = time.monotonic()
     response = fleet.api.put(f"{fleet.path}/configs/limit/", {"value": 60}, format="json")
     assert response.status_code == 201
     fleet.namespace.refresh_from_db()
     revision = fleet.namespace.revision
     listed = wait_until(lambda: fleet.all_current(20, revision), fleet.diagnosis, timeout=10,
                         interval=0.05)
-    assert time.monotonic() - changed < 2.0
     assert listed["summary"] == {"current": 20, "behind": 0, "stale": 0, "rejected": 0}
     eu1 = fleet.instances("?label=region=eu1&label=version=2.3.1")
     assert {item["instance_id"] for item in eu1["instances"]} == {f"p0-c{number}" for number in range(5)}
     assert eu1["instances"][0]["labels"] == {"region": "eu1", "version": "2.3.1"}
 
+    # Within 2 s of the commit, by the times the clients applied it (their own
+    # reports), not by this test's clock: this process, which also serves the
+    # API, once stood still for 7 s on a loaded machine while listing them.
     convergence = body(fleet.api.get(f"{fleet.path}/revisions/{revision}/convergence/"))
     assert convergence["instances"] == 20 and convergence["applied"] == 20
     assert all(convergence["times"][key]["seconds"] < 2.0 for key in ("p50", "p90", "p99", "p100"))
