@@ -247,6 +247,23 @@ def test_instances__reports_stored__statuses_summary_and_label_filter(configured
     assert client.get(f"{path}/instances/?label=region").status_code == 400
 
 
+@pytest.mark.parametrize("label, status", [
+    ("\x85=v", 200),  # NEL: whitespace to Python, an ordinary character to JSON Schema's pattern
+    (" region=us1", 200),  # another label than region=us1, not that one stripped
+    ("region=us1 ", 200),
+    ("region=us1\n", 400),  # the schema's `.` and `$` take no line terminator
+    ("region=us\u20281", 400),
+])
+def test_instances__label_filter__taken_as_sent_as_its_schema_pattern_reads(configured, label, status):
+    client, namespace, path = configured
+    topic = ack_topic_for_tenant(namespace.tenant.slug)
+    reports_store([(topic, report(namespace, "behind", revision=0, labels={"region": "us1"}))])
+    answer = client.get(f"{path}/instances/", {"label": label})
+    assert answer.status_code == status, body(answer)
+    if status == 200:
+        assert body(answer)["instances"] == []
+
+
 def test_reports_store__older_report_after_a_newer_one__newer_kept(configured):
     _, namespace, _ = configured
     topic = ack_topic_for_tenant(namespace.tenant.slug)

@@ -133,13 +133,18 @@ class NamespaceInstancesSerializer(serializers.Serializer):
     instances = InstanceSerializer(many=True)
 
 
-# One `label` query parameter: key=value.
+# One `label` query parameter: key=value. Checked here with Python's `\Z` (its `$`
+# also takes a final newline) and ECMA's line terminators, which JSON Schema's
+# `.` does not match; the schema states it with `.` and `$`.
+LABEL_FILTER_REGEX = r"^[^=]{1,100}=[^\n\r\u2028\u2029]{0,100}\Z"
 LABEL_FILTER_PATTERN = r"^[^=]{1,100}=.{0,100}$"
 
 
 class InstancesQuerySerializer(serializers.Serializer):
     label = serializers.ListField(
-        child=serializers.RegexField(LABEL_FILTER_PATTERN), required=False, default=list,
+        # Kept as sent: a key or value may start or end with whitespace, and a
+        # stripped one would filter on another label (or leave no key at all).
+        child=serializers.RegexField(LABEL_FILTER_REGEX, trim_whitespace=False), required=False, default=list,
         help_text="key=value; repeat for several (all must match).",
     )
 
