@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import json
 
-from config_service.errors import error_body
+from config_service.errors import domain_error_body
 from config_service.jwt_authentication import SessionJWTAuthentication
 from config_service.throttling import WritePerUserThrottle
 from django.contrib.auth import get_user_model
@@ -34,6 +34,7 @@ from django.http import HttpResponse, HttpResponseNotModified
 from django.urls import Resolver404, ResolverMatch, resolve
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.json import strict_constant
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
@@ -132,9 +133,10 @@ class FastPathMiddleware:
     def config_put(self, request) -> HttpResponse | None:
         match = route_match(request.path_info)
         credential = bearer(request)
+        query = request.META.get("QUERY_STRING", "")
         if (match is None or match.url_name != CONFIG_ROUTE_NAME or credential is None
                 or credential.startswith(SERVICE_TOKEN_PREFIX)
-                or request.META.get("QUERY_STRING", "") not in PLAIN_QUERY
+                or query not in PLAIN_QUERY
                 or request.META.get("HTTP_ACCEPT") not in PLAIN_ACCEPT
                 or request.META.get("CONTENT_TYPE") != "application/json"
                 or config_name_errors(match.kwargs["name"])):
@@ -157,19 +159,13 @@ class FastPathMiddleware:
         request.resolver_match, request.user = match, user
         if not WritePerUserThrottle().allow_request(request, None):
             return None
-        context = dataclasses.replace(
-            ChangeContext.from_request(request), abort_rollout=PLAIN_QUERY[request.META.get("QUERY_STRING", "")]
-        )
+        context = dataclasses.replace(ChangeContext.from_request(request), abort_rollout=PLAIN_QUERY[query])
         try:
             config = config_set(namespace=namespace, name=match.kwargs["name"], expected_version=expected_version,
                                 context=context, **fields)
         except DomainError as exc:
-            return json_response(error_body(exc.code, exc.message, exc.fields, **exc.details), exc.status)
+            return json_response(domain_error_body(exc), exc.status)
         return json_response(version_body(config), 201, ETag=quoted(config.version))
-
-
-def _refused(constant: str):
-    raise ValueError(f"{constant} is no JSON")
 
 
 def _plain_comment(comment) -> bool:
@@ -191,7 +187,7 @@ def plain_write(body: bytes) -> dict | None:
     would hand them over, comment "" when absent, if the body is one it takes
     as it is; else None."""
     try:
-        fields = json.loads(body, parse_constant=_refused)
+        fields = json.loads(body, parse_constant=strict_constant)  # NaN, Infinity: as DRF's parser
     except (ValueError, RecursionError):
         return None
     if (not isinstance(fields, dict) or "value" not in fields or not fields.keys() <= PLAIN_FIELDS.keys()

@@ -23,6 +23,10 @@ def error_body(code: str, message: str, fields=None, **details) -> dict:
     return {"error": error}
 
 
+def domain_error_body(exc: DomainError) -> dict:
+    return error_body(exc.code, exc.message, exc.fields, **exc.details)
+
+
 def _field_errors(detail, prefix: str = "") -> dict:
     """Messages per field; a nested field is named by its dotted path (configs.timeout)."""
     if not isinstance(detail, dict):
@@ -47,9 +51,7 @@ def _messages(value) -> list:
 
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response(
-            error_body(exc.code, exc.message, exc.fields, **exc.details), status=exc.status
-        )
+        return Response(domain_error_body(exc), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("request_too_large", "The request body is larger than allowed."),
