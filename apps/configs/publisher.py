@@ -283,13 +283,20 @@ def principal_acls_delete(username: str) -> None:
 
 def broker_reachable(timeout: float = 2.0) -> bool:
     """Kafka answers and can take the relay's writes: enough brokers are up
-    for acks=all on the most replicated topic (min.insync.replicas of it)."""
-    try:
-        metadata = _admin_client().list_topics(timeout=timeout)
-    except KafkaException as exc:
-        error = exc.args[0] if exc.args else None
-        if isinstance(error, KafkaError):
-            logger.debug("Kafka not reachable: %s", error.str())
+    for acks=all on the most replicated topic (min.insync.replicas of it).
+    Asked twice, each within half of `timeout`: a request sent to a broker as
+    it died gets no answer, and one broker down is no outage of a cluster
+    (the second request goes to another)."""
+    metadata = None
+    for _ in range(2):
+        try:
+            metadata = _admin_client().list_topics(timeout=timeout / 2)
+            break
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError):
+                logger.debug("Kafka not reachable: %s", error.str())
+    if metadata is None:
         return False
     # The metadata names the brokers that are up, and each partition's replicas.
     replicas = max(
