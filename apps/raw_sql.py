@@ -10,6 +10,12 @@ counters) go out as one batch. PostgreSQL runs a batch's statements one after
 the other, in order, each seeing what the ones before it wrote, inside the
 caller's transaction.
 
+A transaction sent with its batches (transaction_in_batches): its BEGIN goes
+out with its first statements and its COMMIT with its last, where Django's
+atomic() sends each as a round trip of its own (psycopg2's BEGIN before the
+first statement, then COMMIT). The versioned write takes its lock in its first
+batch, so that lock is held over two round trips instead of three.
+
 Prepared statements: PostgreSQL spent more CPU planning the hot statements
 than running them (a conditional GET's lookup: 210 us of server CPU as plain
 SQL, 90 us prepared). Each is prepared on a connection the first time that
@@ -17,6 +23,7 @@ connection runs it, and run by name from then on."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -24,6 +31,7 @@ import weakref
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR, TRANSACTION_STATUS_INTRANS
 
 
 def select_columns(model, alias: str) -> str:
@@ -137,3 +145,36 @@ class SqlBatch:
         with connection.cursor() as cursor:
             cursor.execute(";\n".join(self._statements), self._params)
             return cursor.fetchone() if cursor.description else None
+
+
+BEGIN = "BEGIN"
+COMMIT = "COMMIT"
+
+
+@contextlib.contextmanager
+def transaction_in_batches():
+    """A transaction the caller opens and closes itself: its first batch
+    starts with BEGIN and its last ends with COMMIT. Django takes the
+    connection as in a transaction managed by hand (its autocommit flag off;
+    psycopg2's stays on, so that psycopg2 sends no BEGIN of its own): an
+    atomic() inside is a savepoint, select_for_update is allowed and
+    on_commit() is refused, as Django refuses it there. Whatever leaves the
+    transaction open (an exception, or a caller that never committed) rolls
+    it back; the latter also raises."""
+    assert not connection.in_atomic_block, "inside a transaction already: a savepoint of it is the caller's"
+    connection.ensure_connection()  # a new connection would reset the flag below
+    assert connection.get_autocommit(), "the connection is managed by hand already"
+    connection.autocommit = False
+    try:
+        yield
+    finally:
+        connection.autocommit = True
+        # Read from the connection's last answer, no round trip; a lost
+        # connection (status unknown) has no transaction left to end.
+        left_open = connection.connection is not None and connection.connection.info.transaction_status in (
+            TRANSACTION_STATUS_INTRANS, TRANSACTION_STATUS_INERROR,
+        )
+        if left_open:
+            with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
+    assert not left_open, "the transaction was never committed"

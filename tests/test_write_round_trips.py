@@ -1,19 +1,29 @@
 """The versioned write's round trips to PostgreSQL while it holds the
 namespace row lock: every other writer of the namespace waits that long, so
-each path makes two (the lock with everything it checks, then every row it
-writes) before its commit, whatever it checks and writes; a rollback also
-reads the version it goes back to."""
+each path makes two, whatever it checks and writes: BEGIN with the lock and
+everything it checks, then every row it writes with COMMIT. A rollback also
+reads the version it goes back to. Inside a caller's transaction, the write is
+a savepoint of it, and the caller commits."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import psycopg2
 import pytest
-from django.db import connection
+from django.db import DataError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from apps.audit.models import AuditEvent
+from apps.configs import services
 from apps.configs.definitions import config_schema_set
 from apps.configs.models import Configuration, OutboxEvent
 from apps.configs.services import config_delete, config_rollback, config_set
+from apps.errors import PreconditionFailed
+from apps.fleet.models import Rollout
+from apps.fleet.services import rollout_start
+from apps.tenants.models import Namespace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,15 +35,15 @@ def statements(write) -> list[str]:
 
 
 def assert_round_trips(sql: list[str], kind: str) -> None:
-    assert sql[0] == "BEGIN" and sql[-1] == "COMMIT", sql
-    under_lock = sql[1:-1]
     if kind == "rollback":
-        target = under_lock.pop(1)
+        target = sql.pop(1)
         assert target.startswith('SELECT "configs_configuration"'), target
-    lock_and_read, rows = under_lock
+    lock_and_read, rows = sql
     # The statements are prepared (apps/raw_sql.py); their names say what they are.
-    assert lock_and_read.startswith("EXECUTE write_lock(") and "EXECUTE write_state(" in lock_and_read, lock_and_read
+    assert lock_and_read.startswith("BEGIN;\nEXECUTE write_lock("), lock_and_read
+    assert lock_and_read.endswith(")") and "EXECUTE write_state(" in lock_and_read, lock_and_read
     assert "EXECUTE outbox_insert(" in rows and "EXECUTE audit_insert(" in rows, rows
+    assert rows.endswith(";\nCOMMIT"), rows
 
 
 @pytest.mark.parametrize("kind", ["new", "update", "delete", "rollback", "secret with a schema"])
@@ -59,3 +69,116 @@ def test_write__each_path__two_round_trips_under_the_lock_and_every_row_written(
     assert {model: model.objects.count() - count for model, count in before.items()} == {
         Configuration: 1, OutboxEvent: 1, AuditEvent: 1
     }
+
+
+def test_write__inside_a_callers_transaction__a_savepoint_the_caller_commits_or_rolls_back(
+    make_namespace, change_context
+):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="limit", value=1, context=change_context)
+
+    class Abandoned(Exception):
+        pass
+
+    with CaptureQueriesContext(connection) as captured, pytest.raises(Abandoned), transaction.atomic():
+        config_set(namespace=namespace, name="limit", value=2, context=change_context)
+        raise Abandoned
+    sql = [query["sql"] for query in captured.captured_queries]
+    assert sql[0] == "BEGIN" and sql[1].startswith("SAVEPOINT") and sql[-1] == "ROLLBACK", sql
+    assert not any("COMMIT" in statement for statement in sql), sql
+    assert list(Configuration.objects.filter(namespace=namespace).values_list("version", flat=True)) == [1]
+
+
+def versions(namespace) -> list[int]:
+    return sorted(Configuration.objects.filter(namespace=namespace).values_list("version", flat=True))
+
+
+def assert_connection_as_before_the_write(backend: int | None = None) -> None:
+    """Autocommit on and no transaction open: what the next request on this
+    connection (CONN_MAX_AGE) expects; the same session, when it survived."""
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    assert connection.connection.info.transaction_status == TRANSACTION_STATUS_IDLE
+    if backend is not None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            assert cursor.fetchone() == (backend,)
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def test_write__refused_under_its_lock__rolled_back_and_the_connection_as_before(make_namespace, change_context):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="limit", value=1, context=change_context)
+    revision, backend = Namespace.objects.get(pk=namespace.pk).revision, backend_pid()
+
+    with pytest.raises(PreconditionFailed):
+        config_set(namespace=namespace, name="limit", value=2, expected_version=7, context=change_context)
+
+    assert_connection_as_before_the_write(backend)
+    assert versions(namespace) == [1] and Namespace.objects.get(pk=namespace.pk).revision == revision
+    config_set(namespace=namespace, name="limit", value=2, expected_version=1, context=change_context)
+    assert versions(namespace) == [1, 2]
+
+
+def test_write__the_database_refuses_its_rows__nothing_written_and_the_session_used_again(
+    make_namespace, change_context, monkeypatch
+):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="limit", value=1, context=change_context)
+    backend, version_insert = backend_pid(), services.version_insert
+
+    def insert_then_fail(rows, created):
+        version_insert(rows, created)
+        rows.add("SELECT 1 / 0", [])  # the COMMIT after it never runs
+
+    monkeypatch.setattr(services, "version_insert", insert_then_fail)
+    with pytest.raises(DataError):
+        config_set(namespace=namespace, name="limit", value=2, context=change_context)
+
+    assert_connection_as_before_the_write(backend)
+    assert versions(namespace) == [1] and OutboxEvent.objects.filter(namespace=namespace).count() == 1
+
+
+def test_write__its_session_killed_under_the_lock__nothing_written_and_the_next_write_reconnects(
+    make_namespace, change_context, monkeypatch
+):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="limit", value=1, context=change_context)
+    revision, backend, stored_value = Namespace.objects.get(pk=namespace.pk).revision, backend_pid(), services.stored_value
+
+    def killed_meanwhile(*args, **kwargs):
+        # From a session of its own, as an operator or a failover would.
+        with psycopg2.connect(**connection.get_connection_params()) as other, other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+        return stored_value(*args, **kwargs)
+
+    monkeypatch.setattr(services, "stored_value", killed_meanwhile)
+    with pytest.raises(OperationalError):
+        config_set(namespace=namespace, name="limit", value=2, context=change_context)
+    monkeypatch.undo()
+
+    connection.close_if_unusable_or_obsolete()  # as Django does at the end of every request
+    assert versions(namespace) == [1] and Namespace.objects.get(pk=namespace.pk).revision == revision
+    config_set(namespace=namespace, name="limit", value=2, context=change_context)
+    assert versions(namespace) == [1, 2]
+    assert_connection_as_before_the_write()
+
+
+def test_write__a_running_rollout_aborted_by_it__the_rollouts_rows_commit_with_the_write(
+    make_namespace, change_context
+):
+    namespace = make_namespace()
+    config_set(namespace=namespace, name="limit", value=1, context=change_context)
+    rollout_start(namespace=namespace, name="limit", value=2, stages=[{"percent": 50}], max_rejected=0,
+                  context=change_context)
+
+    config_set(namespace=namespace, name="limit", value=3, context=dataclasses.replace(change_context,
+                                                                                       abort_rollout=True))
+
+    assert Rollout.objects.get(namespace=namespace).state == Rollout.State.ABORTED
+    assert Configuration.objects.get(namespace=namespace, name="limit", is_active=True).value == 3
+    assert_connection_as_before_the_write()

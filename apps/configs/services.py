@@ -2,18 +2,21 @@
 namespace row lock: the new version, the namespace revision, the outbox event
 and the audit event commit together or not at all. The `*_locked` ones run
 inside a transaction that already holds the lock (namespace_lock_for_write):
-a changeset (apps/changes) writes several namespaces that way."""
+a changeset (apps/changes) writes several namespaces that way. A write of one
+config that is not part of a caller's transaction is a transaction of two
+round trips (_one_config_transaction)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -43,7 +46,7 @@ from apps.configs.version_rows import (
 from apps.errors import ChangeRequestRequired, InvalidInput, NotFound, PreconditionFailed, SchemaViolation
 from apps.fleet.guard import rollout_guard
 from apps.metrics import CONFIG_WRITES
-from apps.raw_sql import SqlBatch
+from apps.raw_sql import COMMIT, SqlBatch, transaction_in_batches
 from apps.tenants.models import Namespace
 
 
@@ -51,11 +54,13 @@ from apps.tenants.models import Namespace
 class LockedNamespace:
     """A namespace this transaction holds locked at its new revision. Writes
     made in it share that revision; a changeset passes `batch`, which collects
-    the changes for one event instead of an event per change."""
+    the changes for one event instead of an event per change. `commits`: the
+    write's rows end the transaction (its COMMIT goes out with them)."""
 
     namespace: Namespace
     revision: int
     batch: list[dict] | None = None
+    commits: bool = False
 
 
 def namespace_lock_for_write(
@@ -71,7 +76,7 @@ def namespace_lock_for_write(
 
 def _locked(
     namespace: Namespace, revision: int, required_approvals: int, *, through_change_request: bool = False,
-    batch: list[dict] | None = None,
+    batch: list[dict] | None = None, commits: bool = False,
 ) -> LockedNamespace:
     # The protection is read under the lock, so no write slips past a
     # namespace protected meanwhile.
@@ -80,7 +85,7 @@ def _locked(
             f"{namespace.path} is protected: its changes go through an approved change request.",
             namespace=namespace.path,
         )
-    return LockedNamespace(namespace=namespace, revision=revision, batch=batch)
+    return LockedNamespace(namespace=namespace, revision=revision, batch=batch, commits=commits)
 
 
 class AnyVersion(enum.Enum):
@@ -142,6 +147,7 @@ def _write_version(
     if _is_live(latest):
         version_deactivate(rows, latest, now)
     created = Configuration(
+        pk=state.new_id,
         namespace=namespace,
         name=name,
         value=value,
@@ -172,11 +178,16 @@ def _write_version(
         before=audit_before, after=audit_after(created), batch=rows,
     )
     version_insert(rows, created)
-    (created.pk,) = rows.execute()
+    if locked.commits:
+        rows.add(COMMIT, [])
+    rows.execute()
     # As Model.from_db leaves an instance that is in the database.
     created._state.adding, created._state.db = False, DEFAULT_DB_ALIAS
-    tenant = namespace.path.partition("/")[0]
-    transaction.on_commit(lambda: CONFIG_WRITES.labels(tenant=tenant, op=op).inc())
+    counted = CONFIG_WRITES.labels(tenant=namespace.path.partition("/")[0], op=op).inc
+    if locked.commits:
+        counted()
+    else:
+        transaction.on_commit(counted)
     return created
 
 
@@ -204,22 +215,32 @@ def _check_state(
     _check_expected_version(latest, expected_version)
 
 
-def _lock_for_one_config(namespace: Namespace, name: str) -> tuple[LockedNamespace, WriteState]:
-    """namespace_lock_for_write and the write's state in one round trip: a
-    transaction that writes one config."""
-    state = write_state_read(namespace, name, lock=True)
-    return _locked(namespace, state.revision, state.required_approvals), state
+@contextlib.contextmanager
+def _one_config_transaction(namespace: Namespace, name: str) -> Iterator[tuple[LockedNamespace, WriteState]]:
+    """The transaction of a write of one config: namespace_lock_for_write and
+    the write's state in one round trip. Its own transaction sends BEGIN with
+    them and COMMIT with the rows (raw_sql.transaction_in_batches): two round
+    trips in all, the lock held over both. Inside a caller's transaction, it is
+    a savepoint of it."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            state = write_state_read(namespace, name, lock=True)
+            yield _locked(namespace, state.revision, state.required_approvals), state
+        return
+    with transaction_in_batches():
+        state = write_state_read(namespace, name, lock=True, begin=True)
+        yield _locked(namespace, state.revision, state.required_approvals, commits=True), state
 
 
-@transaction.atomic
 def config_set(
     *, namespace: Namespace, name: str, value: Any, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None, secret: bool | None = None,
 ) -> Configuration:
-    return _set(
-        *_lock_for_one_config(namespace, name), name=name, value=value, context=context, comment=comment,
-        expected_version=expected_version, secret=secret,
-    )
+    with _one_config_transaction(namespace, name) as (locked, state):
+        return _set(
+            locked, state, name=name, value=value, context=context, comment=comment,
+            expected_version=expected_version, secret=secret,
+        )
 
 
 def config_set_locked(
@@ -255,15 +276,14 @@ def _set(
     )
 
 
-@transaction.atomic
 def config_delete(
     *, namespace: Namespace, name: str, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
-    return _delete(
-        *_lock_for_one_config(namespace, name), name=name, context=context, comment=comment,
-        expected_version=expected_version,
-    )
+    with _one_config_transaction(namespace, name) as (locked, state):
+        return _delete(
+            locked, state, name=name, context=context, comment=comment, expected_version=expected_version,
+        )
 
 
 def config_delete_locked(
@@ -289,12 +309,20 @@ def _delete(
     )
 
 
-@transaction.atomic
 def config_rollback(
     *, namespace: Namespace, name: str, to_version: int, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None,
 ) -> Configuration:
-    locked, state = _lock_for_one_config(namespace, name)
+    with _one_config_transaction(namespace, name) as (locked, state):
+        return _rollback(locked, state, name=name, to_version=to_version, context=context, comment=comment,
+                         expected_version=expected_version)
+
+
+def _rollback(
+    locked: LockedNamespace, state: WriteState, *, name: str, to_version: int, context: ChangeContext, comment: str,
+    expected_version: int | AnyVersion | None,
+) -> Configuration:
+    namespace = locked.namespace
     _check_state(state, namespace, name, expected_version, must_exist=True)
     target = Configuration.objects.filter(namespace=namespace, name=name, version=to_version).first()
     if target is None:

@@ -2,7 +2,10 @@
 namespace row lock from its first statement to commit: everything it checks
 is read in one statement once the lock is held, and everything it writes
 goes out in one batch (apps/raw_sql.py). Two round trips under the lock,
-whatever the checks: every other writer of the namespace waits that long."""
+whatever the checks: every other writer of the namespace waits that long. A
+write that is its own transaction sends its BEGIN with the first and its
+COMMIT with the second (raw_sql.transaction_in_batches), so the new version's
+id is drawn in the read: the batch's last answer is the COMMIT's."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from django.db import connection
 from apps.configs.lineage import LINEAGE_ROW
 from apps.configs.models import ConfigDefinition, Configuration, DatabaseLineage
 from apps.fleet.models import Rollout
-from apps.raw_sql import Prepared, SqlBatch, jsonb, models_from_row, select_columns
+from apps.raw_sql import BEGIN, Prepared, SqlBatch, jsonb, models_from_row, select_columns
 from apps.tenants.models import Namespace
 
 # The lock every write of the namespace takes: it serialises them until
@@ -33,6 +36,7 @@ SELECT n.revision, n.required_approvals, n.value_bytes,
                WHERE namespace_id = n.id AND name = %(name)s AND state = %(running)s),
        CASE WHEN c.is_active THEN NULL
             ELSE (SELECT count(*) FROM {Configuration._meta.db_table} WHERE namespace_id = n.id AND is_active) END,
+       nextval(pg_get_serial_sequence('{Configuration._meta.db_table}', 'id')),
        {select_columns(ConfigDefinition, "d")}, {select_columns(Configuration, "c")}
 FROM {Namespace._meta.db_table} n
 LEFT JOIN {ConfigDefinition._meta.db_table} d ON d.namespace_id = n.id AND d.name = %(name)s
@@ -47,9 +51,9 @@ _DEACTIVATE = Prepared(
 )
 _INSERT = Prepared(
     "version_insert",
-    f"INSERT INTO {Configuration._meta.db_table} (namespace_id, name, value, is_secret, schema_version, version, "
+    f"INSERT INTO {Configuration._meta.db_table} (id, namespace_id, name, value, is_secret, schema_version, version, "
     "is_active, is_tombstone, revision, created_at, updated_at, created_by_id, comment) "
-    "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+    "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
 )
 
 
@@ -65,6 +69,7 @@ class WriteState:
     """What a write of one config checks, as of the moment it holds the namespace lock."""
 
     revision: int  # the namespace's, raised by this transaction's lock
+    new_id: int  # the new version's
     required_approvals: int
     latest: Configuration | None  # the config's newest version, live or not
     live_count: int | None  # the namespace's live configs, when this name is not one of them
@@ -75,22 +80,25 @@ class WriteState:
     epoch: str | None  # None: the lineage row is gone (a flushed database)
 
 
-def write_state_read(namespace: Namespace, name: str, *, lock: bool) -> WriteState:
+def write_state_read(namespace: Namespace, name: str, *, lock: bool, begin: bool = False) -> WriteState:
     """The state a write of `name` checks; `lock`: take the namespace lock
-    first, in the same round trip (a transaction that does not hold it yet)."""
+    first, in the same round trip (a transaction that does not hold it yet),
+    which `begin` also opens."""
     params = {"lineage": LINEAGE_ROW, "name": name, "running": Rollout.State.RUNNING.value, "namespace": namespace.pk}
     statements = SqlBatch()
+    if begin:
+        statements.add(BEGIN, [])
     if lock:
         statements.add(_LOCK, params)
     statements.add(_READ, params)
     row = statements.execute()
-    (revision, required_approvals, namespace_bytes, tenant_bytes, epoch, rollout_running, live_count) = row[:7]
-    definition, latest = models_from_row(row[7:], ConfigDefinition, Configuration)
+    (revision, required_approvals, namespace_bytes, tenant_bytes, epoch, rollout_running, live_count, new_id) = row[:8]
+    definition, latest = models_from_row(row[8:], ConfigDefinition, Configuration)
     for loaded in (definition, latest):
         if loaded is not None:
             loaded.namespace = namespace
     return WriteState(
-        revision=revision, required_approvals=required_approvals, latest=latest, live_count=live_count,
+        revision=revision, new_id=new_id, required_approvals=required_approvals, latest=latest, live_count=live_count,
         definition=definition, rollout_running=rollout_running, namespace_bytes=namespace_bytes,
         tenant_bytes=tenant_bytes, epoch=epoch,
     )
@@ -101,10 +109,9 @@ def version_deactivate(batch: SqlBatch, latest: Configuration, at: datetime) -> 
 
 
 def version_insert(batch: SqlBatch, config: Configuration) -> None:
-    """The new version's row, last in the batch so that the batch answers its id."""
     batch.add(
         _INSERT,
-        [config.namespace_id, config.name, jsonb(config.value), config.is_secret, config.schema_version,
+        [config.pk, config.namespace_id, config.name, jsonb(config.value), config.is_secret, config.schema_version,
          config.version, config.is_active, config.is_tombstone, config.revision, config.created_at,
          config.updated_at, config.created_by_id, config.comment],
     )
