@@ -35,7 +35,7 @@ from apps.configs.limits import history_trim, value_bytes_charge
 from apps.configs.lineage import database_epoch
 from apps.configs.models import Configuration, config_name_errors
 from apps.configs.outbox import outbox_enqueue
-from apps.configs.values import config_value_check, value_as_stored, values_identical
+from apps.configs.values import config_value_check, value_as_stored, value_checked, values_identical
 from apps.configs.version_rows import (
     WriteState,
     namespace_lock,
@@ -236,6 +236,7 @@ def config_set(
     *, namespace: Namespace, name: str, value: Any, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None, secret: bool | None = None,
 ) -> Configuration:
+    value = value_checked(value)  # before the lock: it needs nothing the lock guards
     with _one_config_transaction(namespace, name) as (locked, state):
         return _set(
             locked, state, name=name, value=value, context=context, comment=comment,
@@ -249,6 +250,7 @@ def config_set_locked(
 ) -> Configuration:
     """config_set inside a namespace this transaction already holds (a changeset's
     writes). `secret` (None: as it is) is decided when the config is created."""
+    value = value_checked(value)
     return _set(
         locked, write_state_read(locked.namespace, name, lock=False), name=name, value=value, context=context,
         comment=comment, expected_version=expected_version, secret=secret,
@@ -260,8 +262,6 @@ def _set(
     expected_version: int | AnyVersion | None, secret: bool | None,
 ) -> Configuration:
     namespace = locked.namespace
-    config_value_check(value)
-    value = value_as_stored(value)
     _check_state(state, namespace, name, expected_version, must_exist=False)
     live = _is_live(state.latest)
     if not live:

@@ -141,6 +141,13 @@ def value_as_stored(value: Any) -> Any:
     return value
 
 
+def value_checked(value: Any) -> Any:
+    """The value as it will be stored, once it passed the checks every value
+    passes (InvalidInput otherwise)."""
+    config_value_check(value)
+    return value_as_stored(value)
+
+
 def values_identical(left: Any, right: Any) -> bool:
     """Equal as JSON, type for type: Python's == has True == 1 == 1.0."""
     if type(left) is not type(right):

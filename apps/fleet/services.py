@@ -19,7 +19,7 @@ from apps.configs.lineage import database_epoch
 from apps.configs.outbox import outbox_enqueue
 from apps.configs.selectors import config_current
 from apps.configs.services import LockedNamespace, config_set_locked, namespace_lock_for_write
-from apps.configs.values import config_value_check, value_as_stored
+from apps.configs.values import value_checked
 from apps.errors import Conflict, InvalidInput, NotFound
 from apps.fleet.guard import rollout_close
 from apps.fleet.models import Rollout
@@ -69,8 +69,7 @@ def rollout_start(
     *, namespace: Namespace, name: str, value: Any, stages: list[dict], max_rejected: int, context: ChangeContext,
     comment: str = "",
 ) -> Rollout:
-    config_value_check(value)
-    value = value_as_stored(value)
+    value = value_checked(value)
     locked = namespace_lock_for_write(namespace)
     stable = config_current(namespace, name)  # 404 for a config that does not exist
     if stable.is_secret:
