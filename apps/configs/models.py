@@ -31,7 +31,11 @@ class Configuration(models.Model):
     """One version of one named value. Versions are never updated but for
     `is_active`, never deleted; a delete is a tombstone version."""
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="configurations")
+    # No index of its own: configuration_unique_version leads with it. Every
+    # index is written by every version (and again by its deactivation).
+    namespace = models.ForeignKey(
+        Namespace, on_delete=models.PROTECT, related_name="configurations", db_index=False
+    )
     name = models.CharField(max_length=CONFIG_NAME_MAX_LENGTH, validators=[config_name_validator])
     # A secret's value is its encrypted envelope (apps/configs/secrets.py), never the plain text.
     value = models.JSONField(null=True)
@@ -65,13 +69,6 @@ class Configuration(models.Model):
                 condition=~(models.Q(is_active=True) & models.Q(is_tombstone=True)),
                 name="configuration_tombstone_never_active",
             ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["namespace", "name"],
-                condition=models.Q(is_active=True),
-                name="configuration_active_idx",
-            )
         ]
 
     def __str__(self) -> str:
@@ -129,8 +126,9 @@ class OutboxEvent(models.Model):
         BROKER_TASK = "broker_task"
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CONFIG_EVENT)
-    # Config events only: broker tasks belong to no namespace revision.
-    namespace = models.ForeignKey(Namespace, null=True, on_delete=models.PROTECT, related_name="+")
+    # Config events only: broker tasks belong to no namespace revision. No index
+    # of its own: outbox_one_event_per_revision leads with it.
+    namespace = models.ForeignKey(Namespace, null=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     revision = models.BigIntegerField(null=True)
     topic = models.CharField(max_length=249, blank=True)
     key = models.CharField(max_length=191, blank=True)
