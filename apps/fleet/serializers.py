@@ -133,10 +133,11 @@ class NamespaceInstancesSerializer(serializers.Serializer):
     instances = InstanceSerializer(many=True)
 
 
-# One `label` query parameter: key=value. Checked here with Python's `\Z` (its `$`
-# also takes a final newline) and ECMA's line terminators, which JSON Schema's
-# `.` does not match; the schema states it with `.` and `$`.
-LABEL_FILTER_REGEX = r"^[^=]{1,100}=[^\n\r\u2028\u2029]{0,100}\Z"
+# One `label` query parameter: key=value, checked with the pattern the schema
+# publishes as Python reads it. JSON Schema reads it as ECMA does, whose `.`
+# takes no \r, U+2028 or U+2029 and whose `$` no final newline: Python's reading
+# takes more, so a filter built from the schema under either reading is taken
+# (a value with such a character matches no label and filters everything out).
 LABEL_FILTER_PATTERN = r"^[^=]{1,100}=.{0,100}$"
 
 
@@ -144,7 +145,7 @@ class InstancesQuerySerializer(serializers.Serializer):
     label = serializers.ListField(
         # Kept as sent: a key or value may start or end with whitespace, and a
         # stripped one would filter on another label (or leave no key at all).
-        child=serializers.RegexField(LABEL_FILTER_REGEX, trim_whitespace=False), required=False, default=list,
+        child=serializers.RegexField(LABEL_FILTER_PATTERN, trim_whitespace=False), required=False, default=list,
         help_text="key=value; repeat for several (all must match).",
     )
 
