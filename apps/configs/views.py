@@ -16,6 +16,7 @@ from apps.configs import selectors, services
 from apps.configs.definitions import config_export_with_secrets, config_reveal, config_shown_value
 from apps.configs.diffs import value_patch
 from apps.configs.events import route_for
+from apps.configs.imports import config_import
 from apps.configs.lineage import database_epoch
 from apps.configs.models import Configuration
 from apps.configs.serializers import (
@@ -257,7 +258,7 @@ class NamespaceImportView(NamespaceScopedView):
         serializer = ConfigImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = services.config_import(
+        result = config_import(
             namespace=self.namespace, configs=data["configs"], comment=data["comment"],
             dry_run=data["dry_run"], context=self.change_context(),
         )
