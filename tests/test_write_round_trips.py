@@ -8,22 +8,26 @@ a savepoint of it, and the caller commits."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import psycopg2
 import pytest
+from django.contrib.auth.models import Group
 from django.db import DataError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from guardian.shortcuts import assign_perm
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from apps.audit.models import AuditEvent
 from apps.configs import services
 from apps.configs.definitions import config_schema_set
 from apps.configs.models import Configuration, OutboxEvent
-from apps.configs.services import config_delete, config_rollback, config_set
+from apps.configs.services import AsEditor, NotAnEditor, config_delete, config_rollback, config_set
 from apps.errors import PreconditionFailed
 from apps.fleet.models import Rollout
 from apps.fleet.services import rollout_start
 from apps.tenants.models import Namespace
+from apps.tenants.roles import ROLE_CODENAMES, Role, namespace_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,3 +186,101 @@ def test_write__a_running_rollout_aborted_by_it__the_rollouts_rows_commit_with_t
     assert Rollout.objects.get(namespace=namespace).state == Rollout.State.ABORTED
     assert Configuration.objects.get(namespace=namespace, name="limit", is_active=True).value == 3
     assert_connection_as_before_the_write()
+
+
+GRANTS = {
+    "none": [], "viewer": [("namespace", "viewer")], "editor": [("namespace", "editor")],
+    "admin": [("namespace", "admin")], "tenant viewer": [("tenant", "viewer")], "tenant editor": [("tenant", "editor")],
+    "tenant admin": [("tenant", "admin")], "viewer here, tenant editor": [("namespace", "viewer"), ("tenant", "editor")],
+    "editor elsewhere": [("other", "editor")], "group editor": [("group namespace", "editor")],
+    "group tenant editor": [("group tenant", "editor")], "group viewer": [("group namespace", "viewer")],
+    "edit_configs alone": [("codename", "edit_configs")], "superuser": [],
+}
+NO_EDIT_ROLE = {"none", "viewer", "tenant viewer", "editor elsewhere", "group viewer", "edit_configs alone"}
+
+
+@pytest.mark.parametrize("holds", list(GRANTS))
+def test_write_as_editor__the_role_decided_with_the_lock__as_namespace_role_decides_it(
+    holds, make_user, make_namespace, grant, change_context
+):
+    namespace = make_namespace()
+    other = make_namespace(tenant=namespace.tenant, service="other")
+    user = make_user(is_superuser=holds == "superuser")
+    group = Group.objects.create(name=f"g-{namespace.pk}")
+    group.user_set.add(user)
+    for target, role in GRANTS[holds]:
+        if target == "codename":
+            assign_perm(role, user, namespace)
+        elif target.startswith("group"):
+            on = namespace.tenant if target.endswith("tenant") else namespace
+            for codename in ROLE_CODENAMES[Role.from_label(role)]:
+                assign_perm(codename, group, on)
+        else:
+            grant(user, {"namespace": namespace, "tenant": namespace.tenant, "other": other}[target], role)
+    may_edit = (namespace_role(user, namespace) or 0) >= Role.EDITOR
+    assert may_edit == (holds not in NO_EDIT_ROLE)
+    revision = Namespace.objects.get(pk=namespace.pk).revision
+
+    def write(name: str = "limit"):
+        return config_set(namespace=AsEditor(namespace.path, user), name=name, value=1,
+                          context=dataclasses.replace(change_context, actor=user))
+
+    if may_edit:
+        write("prepared")  # its statements prepared on this connection, as after a first write
+        sql = statements(write)
+        # The role, the lock and the read in the first round trip; the rows and COMMIT in the second.
+        assert len(sql) == 2 and sql[0].startswith("BEGIN;\nEXECUTE write_lock_as_editor("), sql
+        assert "EXECUTE write_state_as_editor(" in sql[0] and sql[1].endswith(";\nCOMMIT"), sql
+        assert versions(namespace) == [1, 1]
+        assert Namespace.objects.get(pk=namespace.pk).revision == revision + 2
+    else:
+        with pytest.raises(NotAnEditor):
+            write()
+        assert versions(namespace) == [] and Namespace.objects.get(pk=namespace.pk).revision == revision
+        assert_connection_as_before_the_write()
+
+
+def test_write_as_editor__no_such_namespace__not_an_editor_and_nothing_locked(make_user, change_context):
+    user = make_user(is_superuser=True)
+
+    with pytest.raises(NotAnEditor):
+        config_set(namespace=AsEditor("nobody/prod/nothing", user), name="limit", value=1, context=change_context)
+    assert_connection_as_before_the_write()
+
+
+def test_write_as_editor__waits_for_the_lock__and_reads_the_write_committed_before(make_user, make_namespace, grant,
+                                                                                  change_context):
+    namespace, user = make_namespace(), make_user()
+    grant(user, namespace, "editor")
+    config_set(namespace=namespace, name="limit", value=1, context=change_context)
+    holder = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with holder.cursor() as cursor:
+            # Another writer holds the lock and commits version 2 while this one waits.
+            cursor.execute("UPDATE tenants_namespace SET revision = revision + 1 WHERE id = %s", [namespace.pk])
+            done: list = []
+
+            def wait_and_write():
+                try:
+                    done.append(config_set(namespace=AsEditor(namespace.path, user), name="limit", value=3,
+                                           context=change_context))
+                finally:
+                    connection.close()  # this thread's own
+
+            waiting = threading.Thread(target=wait_and_write)
+            waiting.start()
+            waiting.join(0.5)
+            assert not done, "wrote without the lock"
+            cursor.execute(
+                "UPDATE configs_configuration SET is_active = false WHERE namespace_id = %s", [namespace.pk])
+            cursor.execute(
+                "INSERT INTO configs_configuration (namespace_id, name, value, is_secret, version, is_active,"
+                " is_tombstone, revision, created_at, updated_at, comment)"
+                " SELECT namespace_id, name, '2', is_secret, 2, true, false, revision + 1, now(), now(), ''"
+                " FROM configs_configuration WHERE namespace_id = %s AND version = 1", [namespace.pk])
+        holder.commit()
+        waiting.join(10)
+    finally:
+        holder.close()
+    assert [config.version for config in done] == [3]
+    assert versions(namespace) == [1, 2, 3]

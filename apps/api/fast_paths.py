@@ -11,9 +11,12 @@ may view it.
 A PUT of a config by an access token, with a plain body (the fields the view
 takes, each already in the form the view would make of it), is written here
 with the same service, checks and throttle as the view's, and answered with the
-view's body and headers. Before the write, this only decides; the view answers
-every request this does not take. An error of the write itself (412, 409, a
-schema's 400) is answered here, in the API's error shape.
+view's body and headers. The caller's editor role is checked by the write's
+first statement, which takes the namespace lock only for an editor: one round
+trip for both. Before the write, this only decides; the view answers every
+request this does not take, a caller without the role included. An error of
+the write itself (412, 409, a schema's 400) is answered here, in the API's
+error shape.
 
 Whatever these cannot decide (another route, no or another kind of credential,
 a revision that moved, a body or header the view would change or refuse) goes
@@ -42,12 +45,12 @@ from apps.api.etags import etag_matches, parse_if_match, quoted
 from apps.change_context import ChangeContext
 from apps.configs.models import COMMENT_MAX_LENGTH, config_name_errors
 from apps.configs.serializers import version_body
-from apps.configs.services import config_set
+from apps.configs.services import AsEditor, NotAnEditor, config_set
+from apps.configs.values import config_value_check
 from apps.errors import DomainError
 from apps.tenants.authentication import SERVICE_TOKEN_PREFIX, revision_for_token
 from apps.tenants.models import Namespace
-from apps.tenants.roles import Role, revision_for_viewer
-from apps.tenants.selectors import namespace_for
+from apps.tenants.roles import revision_for_viewer
 
 NAMESPACES_PREFIX = "/api/v1/namespaces/"
 SNAPSHOT_ROUTE_NAME = "namespace-configs"
@@ -150,19 +153,23 @@ class FastPathMiddleware:
         try:
             user = self.jwt.get_user(self.jwt.get_validated_token(credential.encode()))
             expected_version = parse_if_match(request, fields.pop("expected_version", None))
-            namespace, _role = namespace_for(
-                user, tenant=match.kwargs["tenant"], environment=match.kwargs["environment"],
-                service=match.kwargs["service"], minimum=Role.EDITOR,
-            )
         except (InvalidToken, AuthenticationFailed, DomainError):
             return None
         request.resolver_match, request.user = match, user
         if not WritePerUserThrottle().allow_request(request, None):
             return None
         context = dataclasses.replace(ChangeContext.from_request(request), abort_rollout=PLAIN_QUERY[query])
+        path = Namespace.path_of(match.kwargs["tenant"], match.kwargs["environment"], match.kwargs["service"])
         try:
-            config = config_set(namespace=namespace, name=match.kwargs["name"], expected_version=expected_version,
-                                context=context, **fields)
+            # The role is checked by the write's first statement, which takes
+            # the lock only for an editor.
+            config = config_set(namespace=AsEditor(path, user), name=match.kwargs["name"],
+                                expected_version=expected_version, context=context, **fields)
+        except NotAnEditor:
+            # Nothing locked or written: the view answers (its 404 or 403),
+            # and its throttle does not count the request again.
+            request.write_counted = True
+            return None
         except DomainError as exc:
             return json_response(domain_error_body(exc), exc.status)
         return json_response(version_body(config), 201, ETag=quoted(config.version))
@@ -174,8 +181,18 @@ def _plain_comment(comment) -> bool:
             and comment.isprintable())
 
 
+def _plain_value(value) -> bool:
+    # Refused values go to the view, which answers a caller without the
+    # editor role with its 404 or 403 before it looks at the body.
+    try:
+        config_value_check(value)
+    except DomainError:
+        return False
+    return True
+
+
 PLAIN_FIELDS = {
-    "value": lambda value: value is not None,
+    "value": _plain_value,
     "comment": _plain_comment,
     "secret": lambda secret: isinstance(secret, bool),
     "expected_version": lambda version: type(version) is int and 0 <= version <= VERSION_MAX,

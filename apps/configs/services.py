@@ -40,6 +40,7 @@ from apps.configs.version_rows import (
     version_deactivate,
     version_insert,
     write_state_read,
+    write_state_read_as_editor,
 )
 from apps.errors import ChangeRequestRequired, InvalidInput, NotFound, PreconditionFailed
 from apps.fleet.guard import rollout_guard
@@ -213,8 +214,34 @@ def _check_state(
     _check_expected_version(latest, expected_version)
 
 
+@dataclass(frozen=True)
+class AsEditor:
+    """The namespace at `path`, for a write by `user` (active) if they may edit
+    it, which the statement that takes the lock decides: the role, the lock and
+    the write's state in one round trip (the fast PUT, apps/api/fast_paths.py)."""
+
+    path: str
+    user: Any
+
+
+class NotAnEditor(Exception):
+    """AsEditor's user may not edit the namespace, or there is none at that
+    path: the write locked and wrote nothing."""
+
+
+def _locked_state(namespace: Namespace | AsEditor, name: str, *, begin: bool) -> tuple[Namespace, WriteState]:
+    if isinstance(namespace, AsEditor):
+        found = write_state_read_as_editor(namespace.path, namespace.user, name, begin=begin)
+        if found is None:
+            raise NotAnEditor(namespace.path)
+        return found
+    return namespace, write_state_read(namespace, name, lock=True, begin=begin)
+
+
 @contextlib.contextmanager
-def _one_config_transaction(namespace: Namespace, name: str) -> Iterator[tuple[LockedNamespace, WriteState]]:
+def _one_config_transaction(
+    namespace: Namespace | AsEditor, name: str
+) -> Iterator[tuple[LockedNamespace, WriteState]]:
     """The transaction of a write of one config: namespace_lock_for_write and
     the write's state in one round trip. Its own transaction sends BEGIN with
     them and COMMIT with the rows (raw_sql.transaction_in_batches): two round
@@ -222,16 +249,16 @@ def _one_config_transaction(namespace: Namespace, name: str) -> Iterator[tuple[L
     a savepoint of it."""
     if connection.in_atomic_block:
         with transaction.atomic():
-            state = write_state_read(namespace, name, lock=True)
+            namespace, state = _locked_state(namespace, name, begin=False)
             yield _locked(namespace, state.revision, state.required_approvals), state
         return
     with transaction_in_batches():
-        state = write_state_read(namespace, name, lock=True, begin=True)
+        namespace, state = _locked_state(namespace, name, begin=True)
         yield _locked(namespace, state.revision, state.required_approvals, commits=True), state
 
 
 def config_set(
-    *, namespace: Namespace, name: str, value: Any, context: ChangeContext, comment: str = "",
+    *, namespace: Namespace | AsEditor, name: str, value: Any, context: ChangeContext, comment: str = "",
     expected_version: int | AnyVersion | None = None, secret: bool | None = None,
 ) -> Configuration:
     value = value_checked(value)  # before the lock: it needs nothing the lock guards

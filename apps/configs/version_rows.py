@@ -9,6 +9,7 @@ id is drawn in the read: the batch's last answer is the COMMIT's."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from apps.configs.models import ConfigDefinition, Configuration, DatabaseLineage
 from apps.fleet.models import Rollout
 from apps.raw_sql import BEGIN, Prepared, SqlBatch, jsonb, models_from_row, select_columns
 from apps.tenants.models import Namespace
+from apps.tenants.roles import may_edit_params, may_edit_sql
 
 # The lock every write of the namespace takes: it serialises them until
 # commit, so revision order is commit order.
@@ -26,10 +28,14 @@ _LOCK_SQL = f"UPDATE {Namespace._meta.db_table} SET revision = revision + 1 WHER
 _LOCK = Prepared("write_lock", _LOCK_SQL)
 _LOCK_RETURNING = Prepared("write_lock_returning", f"{_LOCK_SQL} RETURNING revision, required_approvals")
 
-# Run after the statement that took the namespace lock (a statement of its own,
-# so that it sees every write committed before the lock was granted).
-_READ = Prepared("write_state", f"""
-SELECT n.revision, n.required_approvals, n.value_bytes,
+
+def _read_sql(locked_namespace_id: str, *, namespace_columns: bool) -> str:
+    """The statement that reads a write's state: run after the statement that
+    took the namespace lock (a statement of its own, so that it sees every
+    write committed before the lock was granted)."""
+    namespace = f"{select_columns(Namespace, 'n')}," if namespace_columns else ""
+    return f"""
+SELECT {namespace} n.revision, n.required_approvals, n.value_bytes,
        (SELECT sum(value_bytes)::bigint FROM {Namespace._meta.db_table} WHERE tenant_id = n.tenant_id),
        (SELECT epoch FROM {DatabaseLineage._meta.db_table} WHERE id = %(lineage)s),
        EXISTS (SELECT 1 FROM {Rollout._meta.db_table}
@@ -44,8 +50,38 @@ LEFT JOIN LATERAL (
     SELECT * FROM {Configuration._meta.db_table} WHERE namespace_id = n.id AND name = %(name)s
     ORDER BY version DESC LIMIT 1
 ) c ON TRUE
-WHERE n.id = %(namespace)s
+WHERE n.id = {locked_namespace_id}
+"""
+
+
+_READ = Prepared("write_state", _read_sql("%(namespace)s", namespace_columns=False))
+
+# A write by a user whose right to it is decided in the database (the fast
+# PUT's): the lock is taken only if the user may edit the namespace at that
+# path, and the read finds the namespace only if this transaction locked it,
+# which the lock notes in a setting local to the transaction. One round trip
+# for the role, the lock and the state, where asking the role first took one
+# of its own.
+_LOCKED_SETTING = "noreboot.write_locked_namespace"
+
+
+@functools.cache
+def _lock_as_editor() -> Prepared:
+    return Prepared("write_lock_as_editor", f"""
+WITH locked AS (
+    UPDATE {Namespace._meta.db_table} namespace SET revision = revision + 1
+    WHERE namespace.path = %(path)s AND {may_edit_sql("namespace")}
+    RETURNING namespace.id
+)
+SELECT set_config('{_LOCKED_SETTING}', coalesce((SELECT id FROM locked)::text, ''), true)
 """)
+
+
+_READ_AS_EDITOR = Prepared("write_state_as_editor", _read_sql(
+    f"nullif(current_setting('{_LOCKED_SETTING}', true), '')::bigint", namespace_columns=True,
+))
+_NAMESPACE_COLUMNS = len(Namespace._meta.concrete_fields)
+
 _DEACTIVATE = Prepared(
     "version_deactivate", f"UPDATE {Configuration._meta.db_table} SET is_active = FALSE, updated_at = %s WHERE id = %s",
 )
@@ -80,18 +116,43 @@ class WriteState:
     epoch: str | None  # None: the lineage row is gone (a flushed database)
 
 
+def _read_params(name: str) -> dict:
+    return {"lineage": LINEAGE_ROW, "name": name, "running": Rollout.State.RUNNING.value}
+
+
 def write_state_read(namespace: Namespace, name: str, *, lock: bool, begin: bool = False) -> WriteState:
     """The state a write of `name` checks; `lock`: take the namespace lock
     first, in the same round trip (a transaction that does not hold it yet),
     which `begin` also opens."""
-    params = {"lineage": LINEAGE_ROW, "name": name, "running": Rollout.State.RUNNING.value, "namespace": namespace.pk}
+    params = {**_read_params(name), "namespace": namespace.pk}
     statements = SqlBatch()
     if begin:
         statements.add(BEGIN, [])
     if lock:
         statements.add(_LOCK, params)
     statements.add(_READ, params)
+    return _write_state(statements.execute(), namespace)
+
+
+def write_state_read_as_editor(path: str, user, name: str, *, begin: bool) -> tuple[Namespace, WriteState] | None:
+    """The namespace at `path`, locked, and the state a write of `name` in it
+    checks, if the (active) user may edit it; None if there is no such
+    namespace or the user may not, and then nothing is locked. `begin`: the
+    round trip opens the transaction too."""
+    statements = SqlBatch()
+    if begin:
+        statements.add(BEGIN, [])
+    params = {**_read_params(name), "path": path, **may_edit_params(user)}
+    statements.add(_lock_as_editor(), params)
+    statements.add(_READ_AS_EDITOR, params)
     row = statements.execute()
+    if row is None:
+        return None
+    (namespace,) = models_from_row(row[:_NAMESPACE_COLUMNS], Namespace)
+    return namespace, _write_state(row[_NAMESPACE_COLUMNS:], namespace)
+
+
+def _write_state(row: tuple, namespace: Namespace) -> WriteState:
     (revision, required_approvals, namespace_bytes, tenant_bytes, epoch, rollout_running, live_count, new_id) = row[:8]
     definition, latest = models_from_row(row[8:], ConfigDefinition, Configuration)
     for loaded in (definition, latest):

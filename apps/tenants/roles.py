@@ -140,11 +140,8 @@ def revision_for_viewer(user_id: int, path: str) -> tuple[int, str] | None:
     and may view it (a superuser, or view_configs on the namespace or its tenant,
     directly or through a group); None otherwise. One statement: the conditional
     GET's fast path (apps/api/fast_paths.py) asks it on every poll."""
-    types = ContentType.objects.get_for_models(Namespace, Tenant)
     with connection.cursor() as cursor:
-        _revision_for_viewer_statement().execute(cursor, {
-            "user": user_id, "path": path, "namespace_type": types[Namespace].pk, "tenant_type": types[Tenant].pk,
-        })
+        _revision_for_viewer_statement().execute(cursor, {"user": user_id, "path": path, **_content_type_params()})
         return cursor.fetchone()
 
 
@@ -159,15 +156,42 @@ def namespace_role(principal, namespace: Namespace) -> Role | None:
     return role_from_codenames(_granted_codenames(principal, [namespace, namespace.tenant]))
 
 
+def _on_namespace_or_tenant(namespace: str) -> str:
+    """The condition on grant_ of a grant on the namespace row `namespace` names, or on its tenant."""
+    return f"""
+        (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = {namespace}.id::text)
+        OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = {namespace}.tenant_id::text)"""
+
+
+def _content_type_params() -> dict[str, int]:
+    types = ContentType.objects.get_for_models(Namespace, Tenant)
+    return {"namespace_type": types[Namespace].pk, "tenant_type": types[Tenant].pk}
+
+
+def may_edit_sql(namespace: str) -> str:
+    """SQL that is true when the user may write the configs of the namespace row
+    `namespace` names: namespace_role's rule for the editor role (a superuser,
+    or the editor's codenames granted on the namespace or its tenant, directly
+    or through a group), for a statement that decides in the database, with
+    may_edit_params(user)."""
+    return f"""(%(superuser)s OR (
+        SELECT count(*) FROM ({_grants_sql(_on_namespace_or_tenant(namespace))}) granted
+        WHERE granted.codename = ANY(%(editor_codenames)s)) = {len(ROLE_CODENAMES[Role.EDITOR])})"""
+
+
+def may_edit_params(user) -> dict:
+    """The parameters of may_edit_sql, for an active user (namespace_role's
+    rule gives an inactive one no role: the caller checks it)."""
+    return {"user": user.pk, "superuser": user.is_superuser, "editor_codenames": list(ROLE_CODENAMES[Role.EDITOR]),
+            **_content_type_params()}
+
+
 @functools.cache
 def _namespace_with_grants_statement() -> Prepared:
-    on_namespace_or_tenant = """
-        (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = namespace.id::text)
-        OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = namespace.tenant_id::text)"""
     return Prepared("namespace_with_role", f"""
         SELECT {select_columns(Namespace, "namespace")}, {select_columns(Tenant, "tenant")},
                {select_columns(Environment, "environment")},
-               ARRAY({_grants_sql(on_namespace_or_tenant)})
+               ARRAY({_grants_sql(_on_namespace_or_tenant("namespace"))})
         FROM {Namespace._meta.db_table} namespace
         JOIN {Tenant._meta.db_table} tenant ON tenant.id = namespace.tenant_id
         JOIN {Environment._meta.db_table} environment ON environment.id = namespace.environment_id
@@ -185,11 +209,9 @@ def namespace_with_role(principal, path: str) -> tuple[Namespace, Role | None] |
         not isinstance(principal, ServicePrincipal) and principal.is_authenticated and principal.is_active
         and not principal.is_superuser
     )
-    types = ContentType.objects.get_for_models(Namespace, Tenant)
     with connection.cursor() as cursor:
         _namespace_with_grants_statement().execute(cursor, {
-            "path": path, "user": principal.pk if asks_grants else None,
-            "namespace_type": types[Namespace].pk, "tenant_type": types[Tenant].pk,
+            "path": path, "user": principal.pk if asks_grants else None, **_content_type_params(),
         })
         row = cursor.fetchone()
     if row is None:
