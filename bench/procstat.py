@@ -1,5 +1,6 @@
 """Where the machine's CPU went during a phase, from /proc: the whole machine
-(busy share of all CPUs), and CPU seconds of process groups: the API
+(busy share of all CPUs, and the share of the time its tasks waited on the
+disk), and CPU seconds of process groups: the API
 (the server's main process and workers), the relay, PostgreSQL (every postgres
 process, other people's too), Kafka (the broker JVM), the benchmark's own
 processes, and everything else."""
@@ -24,6 +25,17 @@ def _ticks(pid: int) -> int | None:
     except OSError:
         return None
     return int(rest[11]) + int(rest[12])
+
+
+def _io_stalled_us() -> tuple[int, int] | None:
+    """Microseconds some / all of the machine's non-idle tasks spent waiting on
+    I/O since boot (pressure stall information), or None where the kernel has none."""
+    try:
+        with open("/proc/pressure/io") as f:
+            lines = dict(line.split(None, 1) for line in f)
+    except OSError:
+        return None
+    return tuple(int(lines[kind].rsplit("total=", 1)[1]) for kind in ("some", "full"))
 
 
 def _machine() -> tuple[int, int]:
@@ -62,6 +74,7 @@ class CpuMeter:
         # roots: group name -> pids whose whole process trees belong to it
         self.roots = roots
         self._start = None
+        self._io_start: tuple[int, int] | None = None
         self._last_seen: dict[int, int] = {}
         self._stopped = threading.Event()
         self._follower: threading.Thread | None = None
@@ -106,6 +119,7 @@ class CpuMeter:
         return time.monotonic(), _machine(), per_pid, owner
 
     def start(self) -> None:
+        self._io_start = _io_stalled_us()
         self._start = self._sample()
         owned = [pid for pid in self._start[2] if pid in self._start[3]]
         self._last_seen = {pid: self._start[2][pid] for pid in owned}
@@ -146,8 +160,14 @@ class CpuMeter:
         wall = t1 - t0
         groups["other"] = max(0.0, busy - accounted)
         cpus = os.cpu_count() or 1
+        io_end = _io_stalled_us()
+        io = None if io_end is None or self._io_start is None else {
+            kind: round((end - start) / 1e4 / max(1e-9, wall), 1)
+            for kind, start, end in zip(("some_pct", "full_pct"), self._io_start, io_end)
+        }
         return {
             "wall_s": round(wall, 2),
             "machine_busy_pct": round(100.0 * busy / max(1e-9, wall * cpus), 1),
             "cpu_s": {k: round(v, 2) for k, v in sorted(groups.items())},
+            "io_stalled": io,
         }

@@ -208,7 +208,8 @@ class Bench:
         table = format_table(rows)
         cpu_lines = ["CPU per phase (CPU seconds by process group; busy = share of all CPUs; others = share of the "
                      "CPU used that went to processes outside the stack and the bench; contended = those used more "
-                     "than 0.25 CPU on average):"]
+                     "than 0.25 CPU on average; io = share of the wall time in which some / all of the machine's "
+                     "non-idle tasks waited on the disk, every commit's WAL flush included):"]
         contended = []
         for name, cpu in self.cpu.items():
             parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu["cpu_s"].items())
@@ -220,8 +221,10 @@ class Bench:
             flag = "  <- contended" if other_cores > 0.25 else ""
             if flag:
                 contended.append(name)
-            cpu_lines.append(f"  {name:<24} {cpu['wall_s']:>6.1f} s wall, busy {cpu['machine_busy_pct']:>5.1f}%, "
-                             f"others {other_share:>3.0f}%: {parts}{flag}")
+            io = cpu["io_stalled"]
+            io_part = "" if io is None else f", io {io['some_pct']:.0f}/{io['full_pct']:.0f}%"
+            cpu_lines.append(f"  {name:<24} {cpu['wall_s']:>6.1f} s wall, busy {cpu['machine_busy_pct']:>5.1f}%"
+                             f"{io_part}, others {other_share:>3.0f}%: {parts}{flag}")
         in_phases = sum(cpu["wall_s"] for cpu in self.cpu.values())
         cpu_lines.append(f"wall time: {self.setup_s:.1f} s setup (API, relay, fixtures, outbox), {in_phases:.1f} s in "
                          f"the phases above, {wall - self.setup_s - in_phases:.1f} s between them")
