@@ -46,7 +46,7 @@ from apps.change_context import ChangeContext
 from apps.configs.models import COMMENT_MAX_LENGTH, config_name_errors
 from apps.configs.serializers import version_body
 from apps.configs.services import AsEditor, NotAnEditor, config_set
-from apps.configs.values import config_value_check
+from apps.configs.values import InvalidValue
 from apps.errors import DomainError
 from apps.tenants.authentication import SERVICE_TOKEN_PREFIX, revision_for_token
 from apps.tenants.models import Namespace
@@ -165,9 +165,12 @@ class FastPathMiddleware:
             # the lock only for an editor.
             config = config_set(namespace=AsEditor(path, user), name=match.kwargs["name"],
                                 expected_version=expected_version, context=context, **fields)
-        except NotAnEditor:
-            # Nothing locked or written: the view answers (its 404 or 403),
-            # and its throttle does not count the request again.
+        except (NotAnEditor, InvalidValue):
+            # Nothing locked or written: the view answers, and its throttle
+            # does not count the request again. A caller without the role gets
+            # its 404 or 403, which it gives before it reads the body: a value
+            # no config may hold (checked before the lock, so before the role)
+            # is the view's to answer too.
             request.write_counted = True
             return None
         except DomainError as exc:
@@ -181,18 +184,8 @@ def _plain_comment(comment) -> bool:
             and comment.isprintable())
 
 
-def _plain_value(value) -> bool:
-    # Refused values go to the view, which answers a caller without the
-    # editor role with its 404 or 403 before it looks at the body.
-    try:
-        config_value_check(value)
-    except DomainError:
-        return False
-    return True
-
-
 PLAIN_FIELDS = {
-    "value": _plain_value,
+    "value": lambda value: value is not None,
     "comment": _plain_comment,
     "secret": lambda secret: isinstance(secret, bool),
     "expected_version": lambda version: type(version) is int and 0 <= version <= VERSION_MAX,

@@ -13,21 +13,25 @@ from django.conf import settings
 from apps.errors import InvalidInput
 
 
+class InvalidValue(InvalidInput):
+    """A value no config may hold, whatever its namespace (config_value_check)."""
+
+
 def config_value_check(value: Any) -> None:
     """Refuse values the platform will not store or carry: null, not JSON
     (NaN, infinities), too large, too deep, text PostgreSQL cannot hold."""
     if value is None:
-        raise InvalidInput("A value is required.", fields={"value": ["This field may not be null."]})
+        raise InvalidValue("A value is required.", fields={"value": ["This field may not be null."]})
     # Depth first: measuring the size of a very deep value would itself recurse too deep.
     for node, depth in _json_nodes(value):
         if depth > settings.CONFIG_VALUE_MAX_DEPTH:
             raise _too_deep()
         if problem := _unstorable(node):
             summary = "The value is not JSON." if problem == NOT_FINITE else "The value holds text that cannot be stored."
-            raise InvalidInput(summary, fields={"value": [problem]})
+            raise InvalidValue(summary, fields={"value": [problem]})
     size = config_value_size(value)
     if size > settings.CONFIG_VALUE_MAX_BYTES:
-        raise InvalidInput(
+        raise InvalidValue(
             "The value is too large.",
             fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_BYTES} bytes of JSON, got {size}."]},
         )
@@ -66,8 +70,8 @@ def _unstorable(node: Any) -> str | None:
     return None
 
 
-def _too_deep() -> InvalidInput:
-    return InvalidInput(
+def _too_deep() -> InvalidValue:
+    return InvalidValue(
         "The value is nested too deeply.",
         fields={"value": [f"At most {settings.CONFIG_VALUE_MAX_DEPTH} levels of nesting."]},
     )
@@ -143,7 +147,7 @@ def value_as_stored(value: Any) -> Any:
 
 def value_checked(value: Any) -> Any:
     """The value as it will be stored, once it passed the checks every value
-    passes (InvalidInput otherwise)."""
+    passes (InvalidValue otherwise)."""
     config_value_check(value)
     return value_as_stored(value)
 
