@@ -115,10 +115,7 @@ def _granted_codenames(user, objects: list[Tenant | Namespace]) -> set[str]:
 def _revision_for_viewer_statement() -> Prepared:
     user_table, group_table = UserObjectPermission._meta.db_table, GroupObjectPermission._meta.db_table
     membership_table = get_user_model().groups.through._meta.db_table
-    on_namespace_or_tenant = """
-        permission.codename = 'view_configs' AND (
-            (grant_.content_type_id = %(namespace_type)s AND grant_.object_pk = namespace.id::text)
-            OR (grant_.content_type_id = %(tenant_type)s AND grant_.object_pk = namespace.tenant_id::text))"""
+    on_namespace_or_tenant = f"permission.codename = 'view_configs' AND ({_on_namespace_or_tenant('namespace')})"
     return Prepared("revision_for_viewer", f"""
         SELECT namespace.revision, person.username
         FROM {Namespace._meta.db_table} namespace
