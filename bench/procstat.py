@@ -13,18 +13,18 @@ import time
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # How often a phase's processes are read while it runs: a process that ends
-# mid-phase (a database session the API recycles after CONN_MAX_AGE) counts
-# up to its last reading, instead of landing in "other".
+# mid-phase (a database session the API recycles after CONN_MAX_AGE, or one
+# a phase opened) counts up to its last reading, instead of landing in "other".
 FOLLOW_SECONDS = 0.5
 
 
-def _ticks(pid: int) -> int | None:
+def _cpu_ticks(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             rest = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return int(rest[11]) + int(rest[12])
+    return int(rest[11]) + int(rest[12])  # utime + stime
 
 
 def _io_stalled_us() -> tuple[int, int] | None:
@@ -61,7 +61,7 @@ def _processes() -> dict[int, tuple[int, str, int, str, int]]:
         comm = stat[stat.index("(") + 1: stat.rindex(")")]
         rest = stat[stat.rindex(")") + 2:].split()
         ppid = int(rest[1])
-        ticks = int(rest[11]) + int(rest[12])  # utime + stime
+        ticks = int(rest[11]) + int(rest[12])
         reaped = int(rest[13]) + int(rest[14])  # cutime + cstime: children it has waited for
         procs[int(entry)] = (ppid, comm, ticks, cmdline, reaped)
     return procs
@@ -75,7 +75,7 @@ class CpuMeter:
         self.roots = roots
         self._start = None
         self._io_start: tuple[int, int] | None = None
-        self._last_seen: dict[int, int] = {}
+        self._last_seen: dict[int, tuple[int, str]] = {}
         self._stopped = threading.Event()
         self._follower: threading.Thread | None = None
 
@@ -121,18 +121,28 @@ class CpuMeter:
     def start(self) -> None:
         self._io_start = _io_stalled_us()
         self._start = self._sample()
-        owned = [pid for pid in self._start[2] if pid in self._start[3]]
-        self._last_seen = {pid: self._start[2][pid] for pid in owned}
+        self._last_seen = {}
         self._stopped.clear()
-        self._follower = threading.Thread(target=self._follow, args=(owned,), daemon=True)
+        self._follower = threading.Thread(target=self._follow, daemon=True)
         self._follower.start()
 
-    def _follow(self, pids: list[int]) -> None:
+    def _follow(self) -> None:
+        # Every grouped process, those born during the phase too (a database
+        # session the phase opens and closes), as last read. The whole of
+        # /proc is read only when a process was born; otherwise only the
+        # grouped ones' CPU, so that following costs the machine little.
+        _t, _machine_ticks, ticks, groups = self._start
+        seen = set(ticks)
         while not self._stopped.wait(FOLLOW_SECONDS):
-            for pid in pids:
-                ticks = _ticks(pid)
-                if ticks is not None:
-                    self._last_seen[pid] = ticks
+            alive = {int(entry) for entry in os.listdir("/proc") if entry.isdigit()}
+            if alive - seen:
+                _t, _machine_ticks, ticks, owner = self._sample()
+                seen |= set(ticks)
+                groups = {**groups, **owner}
+            for pid in alive & groups.keys():
+                read = _cpu_ticks(pid)
+                if read is not None:
+                    self._last_seen[pid] = (read, groups[pid])
 
     def stop(self) -> dict:
         assert self._start is not None and self._follower is not None
@@ -141,9 +151,9 @@ class CpuMeter:
         t0, (total0, idle0), ticks0, owner0 = self._start
         t1, (total1, idle1), ticks1, owner1 = self._sample()
         # Processes of a group that ended during the phase, as last read.
-        for pid, ticks in self._last_seen.items():
+        for pid, (ticks, group) in self._last_seen.items():
             if pid not in ticks1:
-                ticks1[pid], owner1[pid] = ticks, owner0[pid]
+                ticks1[pid], owner1[pid] = ticks, group
         groups: dict[str, float] = {}
         accounted = 0.0
         for pid, ticks in ticks1.items():
@@ -163,7 +173,7 @@ class CpuMeter:
         io_end = _io_stalled_us()
         io = None if io_end is None or self._io_start is None else {
             kind: round((end - start) / 1e4 / max(1e-9, wall), 1)
-            for kind, start, end in zip(("some_pct", "full_pct"), self._io_start, io_end)
+            for kind, start, end in zip(("some_pct", "full_pct"), self._io_start, io_end, strict=True)
         }
         return {
             "wall_s": round(wall, 2),

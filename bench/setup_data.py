@@ -9,7 +9,7 @@ Fixtures (created once, reused by later runs, in the main database):
   bench/prop/live           propagation and polling (a small namespace)
   bench/write/main          the API write benchmark
   bench/write/ns0..ns7      the same with one namespace per writer
-  bench/floor/pg            the in-process write transaction (raw floor)
+  bench/floor/pg            the write transaction in-process and raw (the floors)
   bench/reads/k1, k10       1,000 and 10,000 configs for the list and SDK figures
 Service tokens are revoked and re-issued at every call, by name: `bench-run`
 for bench/run.py, `bench` for other callers (bench/profile_api.py, profiling
@@ -171,76 +171,136 @@ def pg_floor(namespace: Namespace, user, count: int, warmup: int = 5) -> list[fl
     return samples
 
 
-def pg_raw_floor(namespace: Namespace, count: int, warmup: int = 5) -> list[float]:
+class RawWrite:
     """What the database itself needs for a versioned write: the write's shape
     (lock the namespace row by raising its revision, deactivate the active row,
     insert the new version, an audit row and an outbox row, notify the relay) as
-    one raw psycopg2 statement in autocommit, so one round trip including
-    COMMIT, timed around it. Run after pg_floor, whose last rows of the floor
-    namespace are the templates of the audit and outbox rows. Its outbox rows
-    are stored as already published: the relay, woken, finds nothing to send."""
-    import json
+    one raw psycopg2 query in autocommit, so one round trip including COMMIT.
+    Its audit and outbox rows copy the last ones config_set wrote in the
+    namespace, and every name written needs an active row: the constructor
+    writes the missing ones through config_set. Its outbox rows are stored as
+    already published: the relay, woken, finds nothing to send."""
 
-    import psycopg2
-    from django.conf import settings
+    def __init__(self, namespace: Namespace, user, names: list[str]) -> None:
+        from apps.audit.models import AuditEvent
 
-    from apps.audit.models import AuditEvent
+        context = ChangeContext(actor=user, request_id="bench-floor")
+        for name in names:
+            if not Configuration.objects.filter(namespace=namespace, name=name, is_active=True).exists():
+                config_services.config_set(namespace=namespace, name=name, value=0, context=context)
 
-    def columns(model, source: str, overrides: dict[str, str]) -> tuple[str, str]:
-        names = [field.column for field in model._meta.concrete_fields if not field.primary_key]
-        return ", ".join(names), ", ".join(overrides.get(name, f"{source}.{name}") for name in names)
+        def columns(model, source: str, overrides: dict[str, str]) -> tuple[str, str]:
+            names = [field.column for field in model._meta.concrete_fields if not field.primary_key]
+            return ", ".join(names), ", ".join(overrides.get(name, f"{source}.{name}") for name in names)
 
-    config_columns, config_values = columns(Configuration, "previous", {
-        "value": "%(value)s::jsonb", "version": "previous.version + 1", "is_active": "true",
-        "revision": "namespace.revision", "created_at": "now()", "updated_at": "now()",
-    })
-    audit_columns, audit_values = columns(AuditEvent, "template", {"occurred_at": "now()"})
-    outbox_columns, outbox_values = columns(OutboxEvent, "template", {
-        "revision": "namespace.revision", "created_at": "now()", "published_at": "now()",
-    })
-    statement = f"""
-        WITH namespace AS (
-            UPDATE {Namespace._meta.db_table} SET revision = revision + 1 WHERE id = %(namespace)s RETURNING revision
-        ), previous AS (
-            UPDATE {Configuration._meta.db_table} SET is_active = false, updated_at = now()
-            WHERE namespace_id = %(namespace)s AND name = 'floor' AND is_active
-              AND EXISTS (SELECT 1 FROM namespace) RETURNING *
-        ), version AS (
-            INSERT INTO {Configuration._meta.db_table} ({config_columns})
-            SELECT {config_values} FROM previous, namespace RETURNING version
-        ), audit AS (
-            INSERT INTO {AuditEvent._meta.db_table} ({audit_columns})
-            SELECT {audit_values} FROM {AuditEvent._meta.db_table} template WHERE template.id = %(audit)s
-        ), outbox AS (
-            INSERT INTO {OutboxEvent._meta.db_table} ({outbox_columns})
-            SELECT {outbox_values} FROM {OutboxEvent._meta.db_table} template, namespace WHERE template.id = %(outbox)s
-        )
-        SELECT version.version, pg_notify('outbox_events', '') FROM version
-    """
-    templates = {
-        "audit": AuditEvent.objects.filter(namespace=namespace).latest("id").pk,
-        "outbox": OutboxEvent.objects.filter(namespace=namespace).latest("id").pk,
-    }
-    database = settings.DATABASES["default"]
-    raw = psycopg2.connect(dbname=database["NAME"], user=database["USER"], password=database["PASSWORD"],
-                           host=database["HOST"], port=database["PORT"])
-    raw.autocommit = True
+        config_columns, config_values = columns(Configuration, "previous", {
+            "value": "%(value)s::jsonb", "version": "previous.version + 1", "is_active": "true",
+            "revision": "namespace.revision", "created_at": "now()", "updated_at": "now()",
+        })
+        audit_columns, audit_values = columns(AuditEvent, "template", {"occurred_at": "now()"})
+        outbox_columns, outbox_values = columns(OutboxEvent, "template", {
+            "revision": "namespace.revision", "created_at": "now()", "published_at": "now()",
+        })
+        # The lock is a statement of its own, so that the write's statement,
+        # which starts once the lock is granted, sees the version the writer
+        # before it committed; both go in one query, one transaction.
+        self.statement = f"""
+            UPDATE {Namespace._meta.db_table} SET revision = revision + 1 WHERE id = %(namespace)s;
+            WITH namespace AS (
+                SELECT revision FROM {Namespace._meta.db_table} WHERE id = %(namespace)s
+            ), previous AS (
+                UPDATE {Configuration._meta.db_table} SET is_active = false, updated_at = now()
+                WHERE namespace_id = %(namespace)s AND name = %(name)s AND is_active RETURNING *
+            ), version AS (
+                INSERT INTO {Configuration._meta.db_table} ({config_columns})
+                SELECT {config_values} FROM previous, namespace RETURNING version
+            ), audit AS (
+                INSERT INTO {AuditEvent._meta.db_table} ({audit_columns})
+                SELECT {audit_values} FROM {AuditEvent._meta.db_table} template WHERE template.id = %(audit)s
+            ), outbox AS (
+                INSERT INTO {OutboxEvent._meta.db_table} ({outbox_columns})
+                SELECT {outbox_values} FROM {OutboxEvent._meta.db_table} template, namespace
+                WHERE template.id = %(outbox)s
+            )
+            SELECT version.version, pg_notify('outbox_events', '') FROM version
+        """
+        self.params = {
+            "namespace": namespace.pk,
+            "audit": AuditEvent.objects.filter(namespace=namespace).latest("id").pk,
+            "outbox": OutboxEvent.objects.filter(namespace=namespace).latest("id").pk,
+        }
+
+    @staticmethod
+    def connect():
+        import psycopg2
+        from django.conf import settings
+
+        database = settings.DATABASES["default"]
+        raw = psycopg2.connect(dbname=database["NAME"], user=database["USER"], password=database["PASSWORD"],
+                               host=database["HOST"], port=database["PORT"])
+        raw.autocommit = True
+        return raw
+
+    def write(self, cursor, name: str, value: int) -> float:
+        """One write, in milliseconds from sending it to its answer (after COMMIT)."""
+        import json
+
+        t0 = time.monotonic_ns()
+        cursor.execute(self.statement, {**self.params, "name": name, "value": json.dumps(value)})
+        written = cursor.fetchone()
+        t1 = time.monotonic_ns()
+        assert written is not None, f"no active {name!r} config in the namespace"
+        return (t1 - t0) / 1e6
+
+
+def pg_raw_floor(namespace: Namespace, user, count: int, warmup: int = 5) -> list[float]:
+    """The raw write, one at a time: milliseconds per write."""
+    raw_write = RawWrite(namespace, user, ["floor"])
     base = time.time_ns()
-    samples = []
+    raw = raw_write.connect()
     try:
         with raw.cursor() as cursor:
-            for i in range(warmup + count):
-                params = {"namespace": namespace.pk, "value": json.dumps(base + i), **templates}
-                t0 = time.monotonic_ns()
-                cursor.execute(statement, params)
-                written = cursor.fetchone()
-                t1 = time.monotonic_ns()
-                assert written is not None, "the floor namespace has no active `floor` config"
-                if i >= warmup:
-                    samples.append((t1 - t0) / 1e6)
+            samples = [raw_write.write(cursor, "floor", base + i) for i in range(warmup + count)]
     finally:
         raw.close()
-    return samples
+    return samples[warmup:]
+
+
+def pg_raw_load(namespace: Namespace, user, names: list[str], duration: float) -> dict:
+    """The raw write under the write benchmark's load: one closed-loop writer
+    thread per entry of names, each on a connection of its own (psycopg2 lets
+    go of the GIL while it waits for the database), for duration seconds."""
+    import threading
+
+    raw_write = RawWrite(namespace, user, sorted(set(names)))
+    connections = [raw_write.connect() for _name in names]
+    latencies: list[list[float]] = [[] for _name in names]
+    start = threading.Barrier(len(names) + 1)
+    deadline = 0.0
+
+    def writer(i: int) -> None:
+        base = time.time_ns() + i
+        with connections[i].cursor() as cursor:
+            start.wait()
+            while time.monotonic() < deadline:
+                latencies[i].append(raw_write.write(cursor, names[i], base + len(latencies[i]) * len(names)))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(len(names))]
+    try:
+        for thread in threads:
+            thread.start()
+        started = time.monotonic()
+        deadline = started + duration
+        start.wait()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    finally:
+        for raw in connections:
+            raw.close()
+    written = sum(len(done) for done in latencies)
+    return {"latencies": [x for done in latencies for x in done], "rate_per_s": round(written / elapsed, 1),
+            "writers": len(names), "configs": len(set(names)), "seconds": round(elapsed, 2)}
 
 
 def outbox_times(namespace: Namespace, since_revision: int, timeout: float = 60.0) -> dict:

@@ -3,6 +3,10 @@ and PASS/FAIL beside them, and its plain-text layout."""
 
 from __future__ import annotations
 
+import os
+
+CPUS = os.cpu_count() or 1
+
 # Targets of issue 10, as issue 17 tightened them.
 T_PROP1_P50, T_PROP1_P99 = 10.0, 40.0
 T_FLOOR_RATIO = 3.0
@@ -92,11 +96,31 @@ def build_rows(m: dict, cpu: dict | None = None) -> list[dict]:
             ratio = get(f"polling.{mode}") / ours
             value_row(f"polling {mode} p50 / SDK p50", round(ratio, 1), "x", ">=50" if mode == "plain" else "",
                       ratio >= T_POLL_RATIO if mode == "plain" else None)
+    def write_bounds(phase: str) -> None:
+        """What bounds a write phase's rate: the raw database writes of the
+        same writers and configs, run just before it (the namespace lock's
+        hold at the database's own speed), and the CPU a PUT cost the whole
+        machine (the rate if all CPUs ran at that cost)."""
+        floor = m.get(phase + ".raw_floor")
+        if floor:
+            row(phase + ".raw_floor", f"  raw PG floor, same writers: {floor['rate_per_s']:.0f}/s")
+            value_row("  PUT rate / raw floor rate", round(m[phase]["rate_per_s"] / floor["rate_per_s"], 2), "x", "",
+                      None)
+        used = cpu.get(phase, {}).get("cpu_s", {})
+        written = m[phase]["statuses"].get("201")
+        if used and written:
+            per_put = {group: 1000 * seconds / written for group, seconds in used.items()}
+            total = sum(per_put.values())
+            parts = ", ".join(f"{group} {ms:.2f}" for group, ms in sorted(per_put.items(), key=lambda kv: -kv[1]))
+            value_row("  CPU per PUT, whole machine", round(total, 2), "ms", "", None,
+                      f"{parts}; all {CPUS} CPUs at that cost: {1000 * CPUS / total:.0f}/s")
+
     w = m.get("writes.distinct")
     if w:
         ok = w["rate_per_s"] >= T_WRITES_RPS and w["p99"] <= T_WRITES_P99 and w["errors"] == 0
         row("writes.distinct", f"PUT, 8 writers x 8 configs: {w['rate_per_s']:.0f}/s, {w['errors']} err",
             ">=400/s, p99<=50, 0 err", ok)
+        write_bounds("writes.distinct")
         row("writes.distinct.outbox_lag", "  outbox lag commit->delivered")
     s = m.get("writes.one_config")
     if s:
@@ -107,11 +131,13 @@ def build_rows(m: dict, cpu: dict | None = None) -> list[dict]:
         row("writes.one_config", f"PUT, 8 writers x 1 config: {s['rate_per_s']:.0f}/s, {s['errors']} err",
             ">=300/s, 0 err, versions contiguous", bool(good),
             f"versions {check.get('first')}..{check.get('last')} contiguous={check.get('contiguous')}")
+        write_bounds("writes.one_config")
         row("writes.one_config.outbox_lag", "  outbox lag commit->delivered")
     n = m.get("writes.namespaces")
     if n:
         row("writes.namespaces", f"PUT, 8 writers x 8 namespaces: {n['rate_per_s']:.0f}/s, {n['errors']} err",
             note="no shared namespace lock (for comparison)")
+        write_bounds("writes.namespaces")
         row("writes.namespaces.outbox_lag", "  outbox lag commit->delivered")
     for key, label, limit in (("k1", "1,000", T_LIST1K), ("k10", "10,000", T_LIST10K)):
         r = m.get(f"reads.list_{key}.200")

@@ -21,7 +21,7 @@ def run(bench: Bench) -> None:
 
     def pg():
         bench.metric("floor.pg_write", pg_floor(bench.fx["namespaces"]["floor"], bench.fx["user"], bench.cfg["pg_floor"]))
-        bench.metric("floor.pg_raw", pg_raw_floor(bench.fx["namespaces"]["floor"], bench.cfg["pg_floor"]))
+        bench.metric("floor.pg_raw", pg_raw_floor(bench.fx["namespaces"]["floor"], bench.fx["user"], bench.cfg["pg_floor"]))
 
     namespace = bench.fx["namespaces"]["floor"]
     topic = route_for(namespace).topic

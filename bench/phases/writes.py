@@ -1,6 +1,8 @@
 """API writes: closed-loop PUTs from bench/loadgen.py on distinct configs, on
 one config (checked in the database for contiguous versions) and spread over
-namespaces, with the outbox lag of what they wrote."""
+namespaces, with the outbox lag of what they wrote. Each load on one
+namespace is preceded by its raw floor: the same writers and configs as raw
+database writes (setup_data.pg_raw_load), in the same minute of the machine."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def run(bench: Bench) -> None:
-    from setup_data import latest_version, namespace_revision, outbox_times, version_check
+    from setup_data import latest_version, namespace_revision, outbox_times, pg_raw_load, version_check
 
     namespace = bench.fx["namespaces"]["write"]
     headers = bench.jwt_headers()
@@ -54,6 +56,12 @@ def run(bench: Bench) -> None:
         bench.metric(label + ".outbox_lag", lags)
         return f"{errors} errors" if any(not c.isdigit() for c in statuses) else None
 
+    def raw_floor(label: str, names: list[str]) -> None:
+        load = pg_raw_load(bench.fx["namespaces"]["floor"], bench.fx["user"], names, bench.cfg["raw_load_s"])
+        bench.metric(label, load.pop("latencies"), **load)
+
+    bench.phase("writes.distinct.raw_floor", lambda: raw_floor("writes.distinct.raw_floor", [f"floor{i}" for i in range(8)]))
     bench.phase("writes.distinct", lambda: writes("writes.distinct", [f"w{i}" for i in range(8)], bench.cfg["writes_s"]))
+    bench.phase("writes.one_config.raw_floor", lambda: raw_floor("writes.one_config.raw_floor", ["floor"] * 8))
     bench.phase("writes.one_config", lambda: writes("writes.one_config", ["hot"] * 8, bench.cfg["single_s"]))
     bench.phase("writes.namespaces", lambda: writes("writes.namespaces", ["w"] * 8, bench.cfg["spread_s"], spread=True))
