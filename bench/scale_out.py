@@ -36,9 +36,9 @@ def measure_relay(events: int) -> None:
     from django.db import connection
 
     from apps.change_context import ChangeContext
+    from apps.configs.broker_admin import topic_ensure
     from apps.configs.events import route_for
     from apps.configs.outbox import outbox_backlog
-    from apps.configs.publisher import topic_ensure
     from apps.configs.relay import RELAY_LOCK_KEY
     from apps.configs.services import config_set
     from apps.tenants.services import namespace_create, tenant_create

@@ -18,8 +18,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from noreboot.reporter import report_mac
 
 from apps.audit.models import AuditEvent
+from apps.configs.broker_admin import topic_partition_count
 from apps.configs.events import ack_topic_for_tenant
-from apps.configs.publisher import platform_client_config, topic_partition_count
+from apps.configs.publisher import platform_client_config
 from apps.configs.services import config_set
 from apps.fleet.cohort import cohort_bucket
 from apps.fleet.models import Instance

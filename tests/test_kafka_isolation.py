@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from django.conf import settings
 
+from apps.configs.broker_admin import topic_partition_count
 from apps.configs.events import route_for
-from apps.configs.publisher import topic_partition_count
 from apps.configs.services import config_set
 from apps.tenants import services as tenant_services
 from tests.conftest import bearer_client, body
@@ -255,7 +255,7 @@ def test_tenant_created__its_topic_exists_with_the_configured_partitions(relay, 
 def test_kafka_resync__broker_lost_a_principal__recreated_and_reads_again(relay, make_namespace, change_context):
     from django.core.management import call_command
 
-    from apps.configs.publisher import principal_acls_delete, scram_credential_delete
+    from apps.configs.broker_admin import principal_acls_delete, scram_credential_delete
     from apps.tenants.kafka_principals import principal_name
 
     namespace = make_namespace()

@@ -1,12 +1,13 @@
 """/readyz: one check per process per second answers every probe, through the
-publisher's one admin client, and a Kafka that does not answer costs a bounded wait."""
+process's one admin client (apps/configs/broker_admin.py), and a Kafka that
+does not answer costs a bounded wait."""
 
 import time
 
 import pytest
 from config_service import health
 
-from apps.configs import publisher
+from apps.configs import broker_admin
 from tests.conftest import body
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def fresh_readiness():
 def kafka_checks(monkeypatch):
     """Counts the Kafka checks /readyz makes (the real check runs)."""
     calls = []
-    real = publisher.broker_reachable
+    real = broker_admin.broker_reachable
 
     def counted(*args, **kwargs):
         calls.append(kwargs.get("timeout"))
@@ -61,22 +62,22 @@ def test_readyz__after_the_cache_second__checks_again(client, fresh_readiness, k
 def test_readyz__admin_client__one_per_process_reused(client, fresh_readiness, settings):
     settings.READY_CACHE_SECONDS = 0
     client.get("/readyz")
-    first = publisher._admin_client()
+    first = broker_admin._admin_client()
     for _ in range(3):
         assert client.get("/readyz").status_code == 200
-    assert publisher._admin_client() is first
+    assert broker_admin._admin_client() is first
 
 
 def test_readyz__kafka_not_answering__503_within_the_bound(client, fresh_readiness, kafka_checks, settings):
     settings.READY_KAFKA_TIMEOUT_SECONDS = 0.3
     settings.KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:1"  # nothing listens there
-    publisher._admin_client.cache_clear()
+    broker_admin._admin_client.cache_clear()
     try:
         started = time.monotonic()
         response = client.get("/readyz")
         elapsed = time.monotonic() - started
     finally:
-        publisher._admin_client.cache_clear()
+        broker_admin._admin_client.cache_clear()
     assert response.status_code == 503 and "kafka" in body(response)["down"]
     assert kafka_checks == [0.3]
     assert elapsed < 1.5

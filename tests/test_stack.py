@@ -9,8 +9,9 @@ import yaml
 from confluent_kafka import Producer
 from django.db import connection
 
+from apps.configs.broker_admin import topic_ensure
 from apps.configs.events import config_topic_for_tenant, config_topic_partitions
-from apps.configs.publisher import platform_client_config, topic_ensure
+from apps.configs.publisher import platform_client_config
 from tests.conftest import body
 from tests.support.kafka import TopicTail, kafka_script
 

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 from confluent_kafka import Producer
 
-from apps.configs.publisher import ConfigEventConsumer, platform_client_config, topic_ensure
+from apps.configs.broker_admin import topic_ensure
+from apps.configs.publisher import ConfigEventConsumer, platform_client_config
 
 
 class _ProducesBeforeAssigning:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from apps.configs.events import ack_topic_for_tenant, config_topic_for_tenant, config_topic_partitions
-from apps.configs.publisher import (
-    PublishError,
+from apps.configs.broker_admin import (
     consumer_acls_grant,
     principal_acls_delete,
     producer_acls_grant,
@@ -16,6 +14,8 @@ from apps.configs.publisher import (
     scram_credential_upsert,
     topic_ensure,
 )
+from apps.configs.events import ack_topic_for_tenant, config_topic_for_tenant, config_topic_partitions
+from apps.configs.publisher import PublishError
 from apps.tenants.kafka_principals import principal_name, principal_password
 from apps.tenants.models import ServiceToken
 

@@ -23,11 +23,12 @@ from django.db import Error as DatabaseLayerError
 from django.db import connection
 from django.utils import timezone
 
+from apps.configs.broker_admin import topic_ensure
 from apps.configs.broker_tasks import broker_task_run
 from apps.configs.events import config_topic_partitions
 from apps.configs.models import OutboxEvent
 from apps.configs.outbox import OUTBOX_CHANNEL, PendingEvent, outbox_mark_published, outbox_pending
-from apps.configs.publisher import OutboxPublisher, PublishError, topic_ensure
+from apps.configs.publisher import OutboxPublisher, PublishError
 from apps.metrics import RELAY_FAILED, RELAY_PUBLISH_LATENCY, RELAY_PUBLISHED, serve_metrics
 
 logger = logging.getLogger(__name__)

@@ -30,9 +30,10 @@ def run(bench: Bench) -> None:
     from noreboot.store import SnapshotStore
 
     from apps.change_context import ChangeContext
+    from apps.configs.broker_admin import topic_ensure
     from apps.configs.events import ack_topic_for_tenant, config_topic_partitions
     from apps.configs.lineage import database_epoch
-    from apps.configs.publisher import ConfigEventConsumer, platform_client_config, topic_ensure
+    from apps.configs.publisher import ConfigEventConsumer, platform_client_config
     from apps.fleet.collector import AckCollector
     from apps.fleet.models import Apply, Instance
     from apps.tenants.kafka_principals import principal_name, principal_password

@@ -10,8 +10,8 @@ from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from apps.configs.broker_admin import broker_reachable
 from apps.configs.outbox import outbox_backlog
-from apps.configs.publisher import broker_reachable
 from apps.metrics import METRICS_REFUSED, metrics_access_allowed, metrics_exposition
 
 logger = logging.getLogger(__name__)
