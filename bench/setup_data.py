@@ -19,6 +19,7 @@ clients' tokens.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -243,8 +244,6 @@ class RawWrite:
 
     def write(self, cursor, name: str, value: int) -> float:
         """One write, in milliseconds from sending it to its answer (after COMMIT)."""
-        import json
-
         t0 = time.monotonic_ns()
         cursor.execute(self.statement, {**self.params, "name": name, "value": json.dumps(value)})
         written = cursor.fetchone()
