@@ -10,7 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -118,11 +123,24 @@ class Browser:
 
     def wait_until(self, condition, timeout: float = 10, message: str = ""):
         """Polls the condition; elements replaced meanwhile (a navigation, the live table) are simply read again."""
+
+        def poll(_driver):
+            try:
+                return condition()
+            except WebDriverException as error:
+                # chromedriver's own race: a read sent while a navigation tears the page's
+                # script context down fails as an "unhandled inspector error" (a context or
+                # node id it can no longer find), not as a stale element. The next poll
+                # reads the new page.
+                if "unhandled inspector error" not in (error.msg or ""):
+                    raise
+                return False
+
         try:
             return WebDriverWait(
                 self.driver, timeout, poll_frequency=0.1,
                 ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-            ).until(lambda _driver: condition())
+            ).until(poll)
         except TimeoutException:
             raise AssertionError(f"timed out after {timeout}s: {message}\n{self._page_excerpt()}") from None
 
