@@ -6,14 +6,8 @@ two brokers. The shared broker of the rest of the suite is never touched."""
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import signal
-import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
@@ -25,75 +19,18 @@ from apps.configs.events import route_for
 from apps.configs.models import Configuration, OutboxEvent
 from apps.configs.publisher import platform_client_config
 from apps.tenants.services import service_token_create
-from tests.support.kafka import TopicTail
-from tests.support.processes import ROOT, ApiServer, RelayProcess, http_call
+from tests.support.kafka import LocalCluster, TopicTail
+from tests.support.processes import ApiServer, RelayProcess, http_call
 from tests.test_relay import assert_gapless_in_order, collect_through
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BROKERS = 3
-PORT_STEP = 10  # scripts/kafka.sh: node n listens on each base port + 10 * (n - 1)
-
-
-def free_port_base() -> int:
-    """A base port whose three listeners on each of the three nodes are free."""
-    for base in range(31000, 60000, 97):
-        wanted = [base + offset + PORT_STEP * node for node in range(BROKERS) for offset in range(3)]
-        try:
-            for port in wanted:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports for the test cluster")
-
-
-class LocalCluster:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        base = free_port_base()
-        environment = {name: value for name, value in os.environ.items() if not name.startswith("KAFKA_")}
-        libs = ROOT / ".local" / "kafka" / "libs"
-        if libs.is_dir():
-            environment["KAFKA_LIBS_DIR"] = str(libs)  # the jars `make test` already fetched
-        self._script_env = dict(
-            environment, KAFKA_HOME=str(home), KAFKA_BROKERS=str(BROKERS),
-            KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{base}", KAFKA_CONTROLLER_PORT=str(base + 1),
-            KAFKA_CLIENT_PORT=str(base + 2),
-        )
-        self.platform_env: dict[str, str] = {}
-
-    def script(self, command: str, *nodes: int) -> str:
-        done = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "kafka.sh"), command, *map(str, nodes)],
-            env=self._script_env, capture_output=True, text=True, timeout=240,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
-
-    def start(self, *nodes: int) -> None:
-        self.script("start", *nodes)
-        if not self.platform_env:
-            exports = self.script("env")
-            self.platform_env = dict(
-                shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in exports.splitlines()
-            )
-
-    def stop(self, *nodes: int) -> None:
-        self.script("stop", *nodes)
-
-    def kill(self, node: int) -> None:
-        pid = int((self.home / f"node-{node}" / "kafka.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    cluster = LocalCluster(tmp_path_factory.mktemp("kafka-cluster"))
+    cluster = LocalCluster(tmp_path_factory.mktemp("kafka-cluster"), brokers=BROKERS)
     try:
         cluster.start()
         yield cluster
@@ -108,7 +45,7 @@ def on_cluster(cluster, settings, editor):
     _, namespace, user = editor
     env = cluster.platform_env
     settings.KAFKA_BOOTSTRAP_SERVERS = env["KAFKA_BOOTSTRAP_SERVERS"]
-    settings.KAFKA_SASL_PASSWORD = Path(env["KAFKA_SASL_PASSWORD_FILE"]).read_text().strip()
+    settings.KAFKA_SASL_PASSWORD = cluster.platform_password()
     database = settings.DATABASES["default"]["NAME"]
     shared = dict(env, NOREBOOT_READY_CACHE_SECONDS="0")
     relay, api = RelayProcess(database, **shared), ApiServer(database, workers=1, **shared)

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import shlex
+import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -119,3 +123,73 @@ def topics_delete(names: set[str]) -> None:
 
 def kafka_script(command: str) -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), command], check=True, timeout=180)
+
+
+PORT_STEP = 10  # scripts/kafka.sh: node n listens on each base port + 10 * (n - 1)
+
+
+def free_port_base(brokers: int) -> int:
+    """A base port whose three listeners on each node are free."""
+    for base in range(31000, 60000, 97):
+        wanted = [base + offset + PORT_STEP * node for node in range(brokers) for offset in range(3)]
+        try:
+            for port in wanted:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free ports for the test cluster")
+
+
+class LocalCluster:
+    """Kafka nodes of a test's own (scripts/kafka.sh with their own KAFKA_HOME
+    and ports): the shared broker of the rest of the suite is never touched."""
+
+    def __init__(self, home: Path, brokers: int) -> None:
+        self.home = home
+        self.brokers = brokers
+        base = free_port_base(brokers)
+        environment = {name: value for name, value in os.environ.items() if not name.startswith("KAFKA_")}
+        libs = ROOT / ".local" / "kafka" / "libs"
+        if libs.is_dir():
+            environment["KAFKA_LIBS_DIR"] = str(libs)  # the jars `make test` already fetched
+        self._script_env = dict(
+            environment, KAFKA_HOME=str(home), KAFKA_BROKERS=str(brokers),
+            KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{base}", KAFKA_CONTROLLER_PORT=str(base + 1),
+            KAFKA_CLIENT_PORT=str(base + 2),
+        )
+        self.platform_env: dict[str, str] = {}
+
+    def node_dir(self, node: int) -> Path:
+        """scripts/kafka.sh: a single node keeps everything directly in its KAFKA_HOME."""
+        return self.home if self.brokers == 1 else self.home / f"node-{node}"
+
+    def script(self, command: str, *nodes: int) -> str:
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "kafka.sh"), command, *map(str, nodes)],
+            env=self._script_env, capture_output=True, text=True, timeout=240,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    def start(self, *nodes: int) -> None:
+        self.script("start", *nodes)
+        if not self.platform_env:
+            exports = self.script("env")
+            self.platform_env = dict(
+                shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in exports.splitlines()
+            )
+
+    def platform_password(self) -> str:
+        return Path(self.platform_env["KAFKA_SASL_PASSWORD_FILE"]).read_text().strip()
+
+    def stop(self, *nodes: int) -> None:
+        self.script("stop", *nodes)
+
+    def kill(self, node: int) -> None:
+        pid = int((self.node_dir(node) / "kafka.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
