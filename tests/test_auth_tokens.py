@@ -83,14 +83,17 @@ def test_access__deactivated_user__refresh_401_at_once_and_access_401_within_its
     user, url = person
     tokens = login(user)
     access = AccessToken(tokens["access"])
-    access.set_exp(lifetime=timedelta(seconds=1))
+    # Short, but not so short that a busy machine's pause before the first
+    # request outlives it (CI once took over a second here).
+    lifetime = 3
+    access.set_exp(lifetime=timedelta(seconds=lifetime))
     client = bearer_client(str(access))
     assert client.get(url).status_code == 200
     user.is_active = False
     user.save()
 
     assert refresh(tokens["refresh"]).status_code == 401
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + lifetime + 4
     while client.get(url).status_code != 401:
         assert time.monotonic() < deadline, "the access token outlived its lifetime"
         time.sleep(0.1)
