@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from apps.configs import broker_admin
 from apps.configs.broker_admin import scram_credential_delete, scram_credential_upsert
 from tests.support.kafka import LocalCluster
 
@@ -57,13 +58,16 @@ def metadata_snapshots(node: LocalCluster) -> list[str]:
 
 @pytest.fixture
 def node(tmp_path_factory, settings):
+    """The node, and the platform's admin client (one per process) on it while the test runs."""
     node = LocalCluster(tmp_path_factory.mktemp("kafka-restart"), brokers=1)
     try:
         node.start()
         settings.KAFKA_BOOTSTRAP_SERVERS = node.platform_env["KAFKA_BOOTSTRAP_SERVERS"]
         settings.KAFKA_SASL_PASSWORD = node.platform_password()
+        broker_admin._admin_client.cache_clear()
         yield node
     finally:
+        broker_admin._admin_client.cache_clear()
         node.stop()
 
 
