@@ -401,6 +401,9 @@ wait_until_ready() {
     if ((SECONDS >= deadline)); then
       printf '\n' >&2
       cat "$LOG_DIR/probe.out" >&2
+      # Waiting does not mend this one: see the template's snapshot interval.
+      grep -q 'authentication failed' "$LOG_DIR/probe.out" 2>/dev/null &&
+        log "the broker refuses the platform's password file; if that file is unchanged, this data dir has lost its SCRAM credentials (README: Brokers of your own): stop, delete $DATA_DIR and start again to format it afresh (its topics are dropped)"
       die "no metadata answer from $NODE_BOOTSTRAP after ${START_TIMEOUT}s (see $LOG_DIR/server.log)"
     fi
     ((SECONDS == dots)) || { dots=$SECONDS; printf '.' >&2; }
