@@ -35,7 +35,6 @@ def visited_first(prefix: str) -> str:
             code = (31 * code + ord(character)) & 0xFFFFFFFF
         if (code ^ (code >> 16)) & 1023 == 0:
             return name
-    raise AssertionError("unreachable")
 
 
 def logs_in(bootstrap: str, username: str, password: str) -> bool:
